@@ -1,0 +1,45 @@
+"""``ConvertOptions``: every option of a conversion, in one frozen dataclass."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    """Options of one ``convert`` run.
+
+    Attributes:
+        targets: target names in order (``("ncnn",)``).
+        output_dir: folder the files are written to (created if missing).
+        input_shapes: input name -> shape (NCHW ints); the name ``""`` means "the only input".
+        fp16: store weights as float16 (targets that support it).
+        verify: True / False, or None = verify when the target runtime is installed.
+        atol: absolute tolerance, scaled by ``max(1, max|reference|)`` per output.
+        rtol: relative tolerance (elementwise, on top of atol).
+        inputs_npz: ``.npz`` file with input arrays by name (else seeded random inputs).
+        seed: seed of the random verification inputs.
+        report: path of the JSON report, or None.
+        debug: keep tracebacks and show rule declines.
+        stem: file stem of the outputs (default: the input file's stem).
+    """
+
+    targets: tuple = ("ncnn",)
+    output_dir: Path = Path(".")
+    input_shapes: dict = field(default_factory=dict)
+    fp16: bool = False
+    verify: Optional[bool] = None
+    atol: Optional[float] = None
+    rtol: float = 0.0
+    inputs_npz: Optional[Path] = None
+    seed: int = 0
+    report: Optional[Path] = None
+    debug: bool = False
+    stem: Optional[str] = None
+
+    def tolerance(self) -> float:
+        """The absolute tolerance factor: ``--atol`` or 1e-4 (fp32) / 1e-2 (fp16)."""
+        if self.atol is not None:
+            return self.atol
+        return 1e-2 if self.fp16 else 1e-4

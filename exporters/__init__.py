@@ -1,0 +1,25 @@
+"""Exporters: one package per target, each with ``lower.py`` (IR -> target ops, registered
+with :func:`converter.registry.lowering`), ``writer.py`` (plain deterministic serializer) and
+``runtime.py`` (loads the written files in the target's real runtime, for verification).
+
+Every target package exposes:
+
+* ``scan(graph, options) -> list[Issue]`` — the pre-flight scan, nothing written;
+* ``export(graph, out_dir, stem, options) -> list[Path]`` — lower and write atomically;
+* ``runtime_available() -> bool`` and ``run(files, inputs, options) -> dict[str, ndarray]``.
+"""
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+TARGETS = {"ncnn": "exporters.ncnn"}
+
+
+def get(target: str) -> ModuleType:
+    """The exporter package of ``target``.
+
+    Raises:
+        KeyError: unknown target name.
+    """
+    return importlib.import_module(TARGETS[target])

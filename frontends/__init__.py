@@ -1,0 +1,52 @@
+"""Frontends: one package per source framework. Each exposes
+``load(path, options) -> LoadedModel`` (raising ``UnreadableModelError``, ``UsageError`` or
+``UnsupportedOpsError`` with every unsupported op at once).
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from converter.errors import UsageError
+from converter.ir import Graph
+
+FRONTENDS = {"pytorch": "frontends.pytorch"}
+SUFFIXES = {".pt": "pytorch", ".pth": "pytorch", ".torchscript": "pytorch", ".pt2": "pytorch"}
+
+
+@dataclass
+class LoadedModel:
+    """A model translated to IR, with a callable that runs the *source* model.
+
+    Attributes:
+        graph: the IR graph (NCHW); ``graph.inputs`` / ``graph.outputs`` carry source names.
+        run_source: ``f(inputs: dict[name, ndarray]) -> list[ndarray]`` in graph output order.
+        framework: frontend name; ``source_ops``: source op name -> count.
+    """
+
+    graph: Graph
+    run_source: Callable
+    framework: str
+    source_ops: dict = field(default_factory=dict)
+
+
+def detect(path: Path) -> str:
+    """Framework name for ``path`` from its suffix.
+
+    Raises:
+        UsageError: the suffix belongs to no frontend.
+    """
+    fw = SUFFIXES.get(path.suffix.lower())
+    if fw is None:
+        known = ", ".join(sorted(SUFFIXES))
+        raise UsageError(f"{path}: unknown model file type {path.suffix!r}",
+                         f"mconv reads {known}")
+    return fw
+
+
+def load(path: Path, options) -> LoadedModel:
+    """Load ``path`` with the frontend its suffix names."""
+    fw = detect(path)
+    return importlib.import_module(FRONTENDS[fw]).load(path, options)
