@@ -197,6 +197,11 @@ class Graph:
         return self.add(op, list(inputs), attrs, name=name, meta=meta).outputs[0]
 
     # ---------------------------------------------------------------- editing
+    def rename(self, v: Value, name: str) -> None:
+        """Give ``v`` the name ``name`` (made unique if already taken by another value)."""
+        if v.name != name:
+            v.name = self.unique_name(name)
+
     def set_input(self, node: Node, i: int, v: Optional[Value]) -> None:
         """Replace input ``i`` of ``node`` by ``v`` (None omits it), keeping use lists right."""
         old = node.inputs[i]

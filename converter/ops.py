@@ -383,7 +383,8 @@ for _n, _f in {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": Non
                "Pow": np.power, "Max": np.maximum, "Min": np.minimum}.items():
     op(_n, inputs=(2, 2), infer=binary, evaluate=_np_binary(_f) if _f else None)
 SCHEMAS["Div"] = OpSchema("Div", (2, 2), 1, {}, binary, lambda n, a: [
-    (a[0] // a[1] if np.issubdtype(a[0].dtype, np.integer) else a[0] / a[1]).astype(a[0].dtype)])
+    (np.sign(a[0]) * np.sign(a[1]) * (np.abs(a[0]) // np.abs(a[1]))  # ONNX: toward zero
+     if np.issubdtype(a[0].dtype, np.integer) else a[0] / a[1]).astype(a[0].dtype)])
 op("Equal", inputs=(2, 2), infer=compare, evaluate=lambda n, a: [np.equal(a[0], a[1])])
 op("Where", inputs=(3, 3), infer=lambda n: [(n.input(1).dtype, bcast_shape(
     bcast_shape(n.input(0).shape, n.input(1).shape), n.input(2).shape))],

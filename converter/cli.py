@@ -1,0 +1,87 @@
+"""The ``mconv`` command line (click). Exit codes: see :mod:`converter.errors` and README.
+
+Only click is imported at module level, so ``mconv --help`` never imports torch.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import EXIT_INTERNAL, MconvError, UnsupportedOpsError
+
+
+def parse_shape(text: str) -> tuple[str, tuple]:
+    """``"x=1x3x224x224"`` -> ``("x", (1, 3, 224, 224))``; a bare shape names the only input.
+
+    Raises:
+        click.BadParameter: not of that form.
+    """
+    name, _, dims = text.rpartition("=")
+    try:
+        shape = tuple(int(d) for d in dims.lower().replace(",", "x").split("x"))
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: expected NAME=1x3x224x224") from None
+    if not shape or any(d <= 0 for d in shape):
+        raise click.BadParameter(f"{text!r}: dims must be positive integers")
+    return name, shape
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mconv")
+def main() -> None:
+    """mconv: convert trained models to deployable ones, and prove they compute the same.
+
+    Exit codes: 0 ok, 1 internal error, 2 usage error, 3 unsupported ops,
+    4 verification failed, 5 unreadable input.
+    """
+
+
+@main.command()
+@click.argument("model", type=click.Path(exists=True, dir_okay=True, path_type=Path))
+@click.option("--to", "targets", default="ncnn", show_default=True,
+              help="Target(s), comma separated: ncnn.")
+@click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder [default: the model's folder].")
+@click.option("--input-shape", "input_shapes", multiple=True, metavar="NAME=1x3x224x224",
+              help="Static input shape (NCHW); repeat per input. Needed for TorchScript.")
+@click.option("--fp16", is_flag=True, help="Store weights as float16.")
+@click.option("--verify/--no-verify", default=None,
+              help="Compare with the source model in the target runtime "
+                   "[default: on when the runtime is installed].")
+@click.option("--atol", type=float, help="Tolerance x max(1, max|ref|) [1e-4; 1e-2 with --fp16].")
+@click.option("--rtol", type=float, default=0.0, show_default=True, help="Relative tolerance.")
+@click.option("--inputs", "inputs_npz", type=click.Path(exists=True, dir_okay=False,
+              path_type=Path), help=".npz with verification inputs by input name.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of random inputs.")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a JSON report of every stage here.")
+@click.option("--debug", is_flag=True, help="Show tracebacks and rewrite declines.")
+def convert(model: Path, targets: str, output_dir, input_shapes, fp16, verify, atol, rtol,
+            inputs_npz, seed, report, debug) -> None:
+    """Convert MODEL (.pt / .pth / .torchscript TorchScript, .pt2 torch.export)."""
+    from .options import ConvertOptions
+    from .ui import Ui
+
+    shapes = dict(parse_shape(s) for s in input_shapes)
+    opts = ConvertOptions(targets=tuple(t.strip() for t in targets.split(",") if t.strip()),
+                          output_dir=output_dir or model.parent, input_shapes=shapes,
+                          fp16=fp16, verify=verify, atol=atol, rtol=rtol,
+                          inputs_npz=inputs_npz, seed=seed, report=report, debug=debug)
+    ui = Ui(debug)
+    code = ui.run_convert(model, opts)
+    sys.exit(code)
+
+
+def run() -> None:
+    """Console-script entry point: click's own usage errors exit 2."""
+    try:
+        main(standalone_mode=True)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+__all__ = ["main", "run", "parse_shape", "MconvError", "UnsupportedOpsError", "EXIT_INTERNAL"]
