@@ -16,8 +16,8 @@ class Ui:
         from rich.console import Console
 
         self.debug = debug
-        self.out = Console(highlight=False)
-        self.err = Console(stderr=True, highlight=False)
+        self.out = Console(highlight=False, soft_wrap=True)
+        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
         self.tty = self.out.is_terminal
 
     def run_convert(self, model: Path, opts) -> int:

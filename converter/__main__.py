@@ -1,0 +1,4 @@
+"""``python -m converter`` == ``mconv``."""
+from .cli import run
+
+run()
