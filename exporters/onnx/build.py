@@ -38,7 +38,7 @@ def to_model(graph: Graph, opset: int = DEFAULT_OPSET):
         for v in n.inputs:
             if v is not None and v.is_const and v.name not in seen:
                 seen.add(v.name)
-                inits.append(numpy_helper.from_array(np.ascontiguousarray(v.const), v.name))
+                inits.append(numpy_helper.from_array(np.require(v.const, requirements="C"), v.name))
         attrs = {k: (list(a) if isinstance(a, tuple) else a)
                  for k, a in n.attrs.items() if a is not None}
         nodes.append(helper.make_node(n.op, [v.name if v is not None else "" for v in n.inputs],
