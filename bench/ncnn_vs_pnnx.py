@@ -1,0 +1,156 @@
+"""Benchmark: mconv vs pnnx, PyTorch -> ncnn, on every fixture.
+
+For each fixture's TorchScript ``.pt`` (and mconv on the ``.pt2`` too) this measures:
+
+* whole-process conversion wall time (median of ``--runs`` runs; mconv with ``--no-verify``,
+  because pnnx does not verify; pnnx with ``inputshape=[...]``);
+* the ncnn layer count of both outputs (second line of the ``.param``);
+* ncnn inference latency of both outputs (median over ``--iters`` runs, 1 and 2 threads,
+  fp32 storage/arithmetic so both are measured the same way).
+
+Usage::
+
+    python bench/ncnn_vs_pnnx.py [--fixtures DIR] [--only NAME ...] [--runs 3] [--iters 20]
+
+Writes ``bench/results/ncnn_vs_pnnx-<date>.json`` and prints a Markdown table.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _timed(cmd: list, cwd: Path) -> tuple[float, subprocess.CompletedProcess]:
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    return time.perf_counter() - t0, proc
+
+
+def layer_count(param: Path) -> int:
+    return int(param.read_text().splitlines()[1].split()[0])
+
+
+def latency(param: Path, binf: Path, shape: tuple, threads: int, iters: int) -> float:
+    """Median ncnn inference time in milliseconds for one input of ``shape`` (NCHW)."""
+    import ncnn
+
+    net = ncnn.Net()
+    for k in ("use_fp16_storage", "use_fp16_arithmetic", "use_fp16_packed",
+              "use_bf16_storage"):
+        setattr(net.opt, k, False)
+    net.opt.num_threads = threads
+    net.load_param(str(param))
+    net.load_model(str(binf))
+    x = np.random.default_rng(0).standard_normal(shape[1:]).astype(np.float32)
+    ins, outs = net.input_names(), net.output_names()
+    times = []
+    for i in range(iters + 3):
+        t0 = time.perf_counter()
+        ex = net.create_extractor()
+        ex.input(ins[0], ncnn.Mat(x).clone())
+        for o in outs:
+            ex.extract(o)
+        if i >= 3:
+            times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
+def bench_one(name: str, fdir: Path, runs: int, iters: int) -> dict:
+    meta = json.loads((fdir / f"{name}.json").read_text())
+    (in_name, shape), = meta["inputs"].items()
+    shape = tuple(shape)
+    dims = "x".join(map(str, shape))
+    row: dict = {"fixture": name, "input": dims}
+    with tempfile.TemporaryDirectory() as td:
+        td = Path(td)
+        for fmt in ("pt", "pt2"):
+            out = td / f"mconv_{fmt}"
+            cmd = [sys.executable, "-m", "converter", "convert", str(fdir / f"{name}.{fmt}"),
+                   "--to", "ncnn", "-o", str(out), "--no-verify",
+                   "--input-shape", f"{in_name}={dims}"]
+            times = []
+            for _ in range(runs):
+                t, proc = _timed(cmd, ROOT)
+                if proc.returncode != 0:
+                    row[f"mconv_{fmt}_error"] = proc.stderr.strip().splitlines()[-1:]
+                    break
+                times.append(t)
+            if times:
+                row[f"mconv_{fmt}_s"] = statistics.median(times)
+        param, binf = td / "mconv_pt" / f"{name}.ncnn.param", td / "mconv_pt" / f"{name}.ncnn.bin"
+        if param.exists():
+            row["mconv_layers"] = layer_count(param)
+            row["mconv_ms_1t"] = latency(param, binf, shape, 1, iters)
+            row["mconv_ms_2t"] = latency(param, binf, shape, 2, iters)
+        pdir = td / "pnnx"
+        pdir.mkdir()
+        shutil.copy(fdir / f"{name}.pt", pdir / f"{name}.pt")
+        pnnx = shutil.which("pnnx") or str(Path(sys.executable).parent / "pnnx")
+        times = []
+        for _ in range(runs):
+            t, proc = _timed([pnnx, f"{name}.pt", f"inputshape=[{','.join(map(str, shape))}]"],
+                             pdir)
+            if proc.returncode != 0:
+                row["pnnx_error"] = (proc.stderr or proc.stdout).strip().splitlines()[-1:]
+                break
+            times.append(t)
+        if times:
+            row["pnnx_s"] = statistics.median(times)
+        pparam, pbin = pdir / f"{name}.ncnn.param", pdir / f"{name}.ncnn.bin"
+        if pparam.exists():
+            row["pnnx_layers"] = layer_count(pparam)
+            row["pnnx_ms_1t"] = latency(pparam, pbin, shape, 1, iters)
+            row["pnnx_ms_2t"] = latency(pparam, pbin, shape, 2, iters)
+    return row
+
+
+def markdown(rows: list) -> str:
+    def f(r, k, fmt="{:.2f}"):
+        return fmt.format(r[k]) if k in r else "err"
+
+    lines = ["| fixture | mconv .pt s | mconv .pt2 s | pnnx s | layers mconv / pnnx | "
+             "latency 1t ms mconv / pnnx | latency 2t ms mconv / pnnx |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['fixture']} | {f(r, 'mconv_pt_s')} | {f(r, 'mconv_pt2_s')} | "
+                     f"{f(r, 'pnnx_s')} | {f(r, 'mconv_layers', '{}')} / "
+                     f"{f(r, 'pnnx_layers', '{}')} | {f(r, 'mconv_ms_1t')} / "
+                     f"{f(r, 'pnnx_ms_1t')} | {f(r, 'mconv_ms_2t')} / {f(r, 'pnnx_ms_2t')} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--fixtures", type=Path, default=ROOT / "fixtures" / "out")
+    ap.add_argument("--only", nargs="*")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--iters", type=int, default=20)
+    args = ap.parse_args()
+    sys.path.insert(0, str(ROOT))
+    from fixtures.build import FIXTURES, build
+
+    names = args.only or list(FIXTURES)
+    for n in names:
+        build(n, args.fixtures)
+    rows = [bench_one(n, args.fixtures, args.runs, args.iters) for n in names]
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = dt.date.today().isoformat()
+    (out / f"ncnn_vs_pnnx-{stamp}.json").write_text(json.dumps(rows, indent=2) + "\n")
+    print(markdown(rows))
+
+
+if __name__ == "__main__":
+    main()
