@@ -97,8 +97,8 @@ def _all_python(args: dict) -> bool:
 def _shape_for(name: str, declared, overrides: dict, n_inputs: int):
     if name in overrides:
         return tuple(overrides[name])
-    if "" in overrides and n_inputs == 1:
-        return tuple(overrides[""])
+    if n_inputs == 1 and len(overrides) == 1:  # one input, one shape: the name is moot
+        return tuple(next(iter(overrides.values())))
     if declared is not None and all(isinstance(d, int) for d in declared):
         return tuple(declared)
     raise UsageError(f"input {name!r} has no static shape in the file",
