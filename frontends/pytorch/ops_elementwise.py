@@ -54,6 +54,13 @@ def div(cx: Ctx, n: SourceNode):
     return cx.emit("Div", *cx.promote(n["self"], n["other"]))
 
 
+@converter(FW, "aten.floor_divide", emits=("Div", "Floor"))
+def floor_divide(cx: Ctx, n: SourceNode):
+    a, b = cx.promote(n["self"], n["other"])
+    q = cx.emit("Div", a, b)
+    return cx.emit("Floor", q) if a.dtype.startswith("float") else q
+
+
 @converter(FW, "aten.pow", emits=("Pow", "Mul", "Sqrt"))
 def pow_(cx: Ctx, n: SourceNode):
     x, e = n["self"], n["exponent"]

@@ -29,6 +29,7 @@ SCALAR_OPS: dict[str, Callable] = {
     "aten.sub": lambda a: a["self"] - a["other"] * a.get("alpha", 1),
     "aten.mul": lambda a: a["self"] * a["other"],
     "aten.floordiv": lambda a: a["self"] // a["other"],
+    "aten.floor_divide": lambda a: a["self"] // a["other"],
     "aten.div": lambda a: a["self"] / a["other"],
     "aten.remainder": lambda a: a["self"] % a["other"],
     "aten.neg": lambda a: -a["self"],
@@ -76,6 +77,8 @@ def run_converter(cx: Ctx, sn: SourceNode) -> Any:
         UnsupportedOpsError: a converter check failed for this node.
     """
     entry = find_converter(FW, sn.op)
+    if entry is None:  # a shape-arithmetic op that met a real tensor
+        check_supported([(sn.op, sn.name)])
     failed = entry.failed_checks(sn)
     if failed:
         raise UnsupportedOpsError([Issue(f"frontend:{FW}", sn.op, c.code, c.text,
@@ -92,6 +95,17 @@ def _all_python(args: dict) -> bool:
             return all(py(e) for e in x)
         return True
     return all(py(v) for v in args.values())
+
+
+def _pythonize(args: dict) -> dict:
+    """Scalar constants (size-1 const Values, e.g. TorchScript's 0-d tensor literals) as
+    Python numbers, so shape arithmetic on them is evaluated here."""
+    out = {}
+    for k, v in args.items():
+        if isinstance(v, Value) and v.is_const and v.const.size == 1:
+            v = v.const.reshape(()).item()
+        out[k] = v
+    return out
 
 
 def _shape_for(name: str, declared, overrides: dict, n_inputs: int):
@@ -206,8 +220,8 @@ def _ts_node(cx: Ctx, n, env: dict) -> None:
 
         schema = torch._C.parse_schema(n.schema())
         a = normalize_args(schema, args, {}, all_positional=True)
-        if op in SCALAR_OPS and _all_python(a):
-            res = SCALAR_OPS[op](a)
+        if op in SCALAR_OPS and _all_python(_pythonize(a)):
+            res = SCALAR_OPS[op](_pythonize(a))
         else:
             res = run_converter(cx, SourceNode(op, _ts_name(n), a, overload=overload))
         if len(outs) == 1:
@@ -284,7 +298,11 @@ def _fx_map(x: Any, env: dict) -> Any:
 
 
 def _fx_loc(n) -> str:
-    st = n.meta.get("stack_trace") or ""
+    return stack_loc(n.meta.get("stack_trace") or "")
+
+
+def stack_loc(st: str) -> str:
+    """``file:line`` of the innermost ``File ...`` frame of an FX ``stack_trace``, or ""."""
     lines = [ln.strip() for ln in st.strip().splitlines() if ln.strip().startswith("File ")]
     return lines[-1][5:].split(", in ")[0].replace('"', "").replace(", line ", ":") if lines else ""
 
