@@ -1,7 +1,9 @@
 """PyTorch frontend: TorchScript (``.pt``, ``.pth``, ``.torchscript``) and ``torch.export``
 ExportedProgram (``.pt2``) files, plus in-memory ``nn.Module`` objects (:mod:`.api`).
 
-torch is imported inside the functions, never at module import time.
+torch is imported inside the functions, never at module import time; a ``.pt2`` file is
+translated without torch at all (:mod:`.pt2_reader`), torch is imported only when the source
+program runs for verification.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from . import ops_activation, ops_conv, ops_elementwise, ops_pool, ops_resize, o
 from .sniff import sniff
 
 FRAMEWORK = "pytorch"
+_CONTROL = ("prim::If", "prim::Loop", "prim::CallMethod", "prim::CallFunction")
 
 
 def _runner(fn):
@@ -33,7 +36,8 @@ def load(path: Path, options):
     """Load a PyTorch model file and translate it to IR.
 
     Returns:
-        :class:`frontends.LoadedModel` with a runner of the source model.
+        :class:`frontends.LoadedModel` with a runner of the source model (for ``.pt2``, a
+        runner that loads the program with torch on its first call).
     Raises:
         UnreadableModelError: empty / truncated / pickled / not a PyTorch file (exit 5).
         UsageError: an input without a static shape and no ``--input-shape`` (exit 2).
@@ -42,27 +46,45 @@ def load(path: Path, options):
     from frontends import LoadedModel
 
     kind = sniff(path)
+    name = path.stem
+    if kind == "exported":
+        from .pt2_reader import walk_pt2
+
+        graph, counts = walk_pt2(path, dict(options.input_shapes), name)
+        return LoadedModel(graph, _exported_runner(path), FRAMEWORK, counts)
     import torch
 
-    from .walk import walk_exported, walk_torchscript
+    from .walk import walk_torchscript
 
-    name = path.stem
-    if kind == "torchscript":
-        try:
-            module = torch.jit.load(str(path), map_location="cpu").eval()
-            frozen = torch.jit.freeze(module)
-        except Exception as e:
-            raise UnreadableModelError(f"{path}: TorchScript load failed: {_first(e)}",
-                                       "re-save with torch.jit.save") from None
-        graph, counts = walk_torchscript(frozen, dict(options.input_shapes), name)
-        return LoadedModel(graph, _runner(module), FRAMEWORK, counts)
     try:
-        ep = torch.export.load(str(path))
+        module = torch.jit.load(str(path), map_location="cpu").eval()
+        walked, tgraph = module, module.inlined_graph
+        if any(n.kind() in _CONTROL for n in tgraph.nodes()):
+            walked, tgraph = torch.jit.freeze(module), None  # freezing folds the branches
     except Exception as e:
-        raise UnreadableModelError(f"{path}: torch.export load failed: {_first(e)}",
-                                   "re-save with torch.export.save") from None
-    graph, counts = walk_exported(ep, dict(options.input_shapes), name)
-    return LoadedModel(graph, _runner(ep.module()), FRAMEWORK, counts)
+        raise UnreadableModelError(f"{path}: TorchScript load failed: {_first(e)}",
+                                   "re-save with torch.jit.save") from None
+    graph, counts = walk_torchscript(walked, dict(options.input_shapes), name, tgraph)
+    return LoadedModel(graph, _runner(module), FRAMEWORK, counts)
+
+
+def _exported_runner(path: Path):
+    """A runner of a ``.pt2`` program that imports torch and loads the file only when it is
+    first called (verification); the graph itself comes from the torch-free reader."""
+    state: dict = {}
+
+    def run(inputs: dict) -> list:
+        if "run" not in state:
+            import torch
+
+            try:
+                ep = torch.export.load(str(path))
+            except Exception as e:
+                raise UnreadableModelError(f"{path}: torch.export load failed: {_first(e)}",
+                                           "re-save with torch.export.save") from None
+            state["run"] = _runner(ep.module())
+        return state["run"](inputs)
+    return run
 
 
 def _first(e: Exception) -> str:
