@@ -42,7 +42,8 @@ def main() -> None:
 @main.command()
 @click.argument("model", type=click.Path(exists=True, dir_okay=True, path_type=Path))
 @click.option("--to", "targets", default="ncnn", show_default=True,
-              help="Target(s), comma separated: ncnn.")
+              help="Target(s), comma separated (ncnn, onnx, openvino); several targets "
+                   "write into OUTDIR/<target>/.")
 @click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder [default: the model's folder].")
 @click.option("--input-shape", "input_shapes", multiple=True, metavar="NAME=1x3x224x224",
@@ -58,9 +59,11 @@ def main() -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of random inputs.")
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a JSON report of every stage here.")
+@click.option("--opset", type=click.IntRange(13, 26), default=17, show_default=True,
+              help="ONNX opset of the onnx target.")
 @click.option("--debug", is_flag=True, help="Show tracebacks and rewrite declines.")
 def convert(model: Path, targets: str, output_dir, input_shapes, fp16, verify, atol, rtol,
-            inputs_npz, seed, report, debug) -> None:
+            inputs_npz, seed, report, opset, debug) -> None:
     """Convert MODEL (.pt / .pth / .torchscript TorchScript, .pt2 torch.export)."""
     from .options import ConvertOptions
     from .ui import Ui
@@ -69,7 +72,8 @@ def convert(model: Path, targets: str, output_dir, input_shapes, fp16, verify, a
     opts = ConvertOptions(targets=tuple(t.strip() for t in targets.split(",") if t.strip()),
                           output_dir=output_dir or model.parent, input_shapes=shapes,
                           fp16=fp16, verify=verify, atol=atol, rtol=rtol,
-                          inputs_npz=inputs_npz, seed=seed, report=report, debug=debug)
+                          inputs_npz=inputs_npz, seed=seed, report=report, debug=debug,
+                          opset=opset)
     ui = Ui(debug)
     code = ui.run_convert(model, opts)
     sys.exit(code)

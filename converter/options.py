@@ -23,6 +23,7 @@ class ConvertOptions:
         report: path of the JSON report, or None.
         debug: keep tracebacks and show rule declines.
         stem: file stem of the outputs (default: the input file's stem).
+        opset: ONNX opset of the ONNX target (13 .. 26).
     """
 
     targets: tuple = ("ncnn",)
@@ -37,6 +38,7 @@ class ConvertOptions:
     report: Optional[Path] = None
     debug: bool = False
     stem: Optional[str] = None
+    opset: int = 17
 
     def tolerance(self) -> float:
         """The absolute tolerance factor: ``--atol`` or 1e-4 (fp32) / 1e-2 (fp16)."""

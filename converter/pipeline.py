@@ -42,6 +42,7 @@ class ConvertResult:
     verification: list = field(default_factory=list)
     verified: Optional[bool] = None
     files: list = field(default_factory=list)
+    target_ops: dict = field(default_factory=dict)
     issues: list = field(default_factory=list)
     error: Optional[str] = None
     traceback: Optional[str] = None
@@ -147,11 +148,14 @@ def _run(path, options, progress, loaded, res: ConvertResult) -> None:
     stem = options.stem or (path.stem if path is not None else g.name)
     written: dict = {}
     for target, mod in mods:
+        tdir = out_dir / target if len(mods) > 1 else out_dir
         with _Timer(res, f"export:{target}", progress):
-            files = mod.export(g, out_dir, stem, options)
+            files = mod.export(g, tdir, stem, options)
         written[target] = files
         res.files += [{"target": target, "path": str(f), "size": f.stat().st_size,
                        "sha256": sha256(f)} for f in files]
+        if hasattr(mod, "describe"):
+            res.target_ops[target] = mod.describe(files)
     _verify(g, loaded, mods, written, options, progress, res)
 
 

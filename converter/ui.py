@@ -67,6 +67,8 @@ class Ui:
         if res.rewrites:
             rw = ", ".join(f"{k} x{v}" for k, v in res.rewrites.items())
             self.out.print(f"rewrites: {rw}", markup=False)
+        for target, d in res.target_ops.items():
+            self.out.print(f"{target}: {d['ops']} ops", markup=False)
         times = ", ".join(f"{k} {v:.2f}s" for k, v in res.times.items())
         self.out.print(f"time: {times}", markup=False)
         if res.verification:

@@ -6,7 +6,14 @@ Every target package exposes:
 
 * ``scan(graph, options) -> list[Issue]`` — the pre-flight scan, nothing written;
 * ``export(graph, out_dir, stem, options) -> list[Path]`` — lower and write atomically;
-* ``runtime_available() -> bool`` and ``run(files, inputs, options) -> dict[str, ndarray]``.
+* ``runtime_available() -> bool`` and ``run(files, inputs, options) -> list[ndarray]``
+  (outputs in graph output order; ``inputs`` maps graph input names to NCHW arrays);
+* optionally ``describe(files) -> dict`` (``{"ops": n, "op_counts": {type: n}}``) for the
+  summary and the report.
+
+Exporters never modify the IR graph they are given: the pipeline lowers the same optimized
+graph for every requested target in turn. With several targets each writes into
+``OUTDIR/<target>/``; with one, into ``OUTDIR``.
 """
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from .lower import lower_graph
 from .lower import scan as _scan
 from .runtime import run, runtime_available
 
-__all__ = ["scan", "export", "run", "runtime_available"]
+__all__ = ["scan", "export", "run", "runtime_available", "describe"]
 
 
 def scan(graph: Graph, options: Any = None) -> list[Issue]:
@@ -44,3 +44,14 @@ def export(graph: Graph, out_dir, stem: str, options: Any = None) -> list[Path]:
         raise UnsupportedOpsError(issues)
     net = lower_graph(graph, options)
     return writer.write(net, Path(out_dir), stem, fp16=bool(getattr(options, "fp16", False)))
+
+
+def describe(files: list[Path]) -> dict:
+    """Layer counts of a written ``.param`` (first file): ``{"ops": n, "op_counts": {...}}``."""
+    lines = Path(files[0]).read_text().splitlines()[2:]
+    counts: dict = {}
+    for ln in lines:
+        if ln.strip():
+            t = ln.split()[0]
+            counts[t] = counts.get(t, 0) + 1
+    return {"ops": sum(counts.values()), "op_counts": dict(sorted(counts.items()))}
