@@ -67,7 +67,27 @@ def latency(param: Path, binf: Path, shape: tuple, threads: int, iters: int) -> 
     return statistics.median(times)
 
 
+def _median_run(cmd: list, cwd: Path, runs: int) -> tuple[float | None, list]:
+    """Median wall time of ``runs`` runs, or (None, last stderr lines) on failure."""
+    times = []
+    for _ in range(runs):
+        t, proc = _timed(cmd, cwd)
+        if proc.returncode != 0:
+            return None, (proc.stderr or proc.stdout).strip().splitlines()[-1:]
+        times.append(t)
+    return statistics.median(times), []
+
+
+def _measure(row: dict, who: str, param: Path, shape: tuple, iters: int) -> None:
+    if param.exists():
+        binf = param.with_suffix(".bin")
+        row[f"{who}_layers"] = layer_count(param)
+        row[f"{who}_ms_1t"] = latency(param, binf, shape, 1, iters)
+        row[f"{who}_ms_2t"] = latency(param, binf, shape, 2, iters)
+
+
 def bench_one(name: str, fdir: Path, runs: int, iters: int) -> dict:
+    """One fixture: mconv on .pt and .pt2, pnnx on .pt; times, layer counts, latencies."""
     meta = json.loads((fdir / f"{name}.json").read_text())
     (in_name, shape), = meta["inputs"].items()
     shape = tuple(shape)
@@ -76,44 +96,23 @@ def bench_one(name: str, fdir: Path, runs: int, iters: int) -> dict:
     with tempfile.TemporaryDirectory() as td:
         td = Path(td)
         for fmt in ("pt", "pt2"):
-            out = td / f"mconv_{fmt}"
             cmd = [sys.executable, "-m", "converter", "convert", str(fdir / f"{name}.{fmt}"),
-                   "--to", "ncnn", "-o", str(out), "--no-verify",
+                   "--to", "ncnn", "-o", str(td / f"mconv_{fmt}"), "--no-verify",
                    "--input-shape", f"{in_name}={dims}"]
-            times = []
-            for _ in range(runs):
-                t, proc = _timed(cmd, ROOT)
-                if proc.returncode != 0:
-                    row[f"mconv_{fmt}_error"] = proc.stderr.strip().splitlines()[-1:]
-                    break
-                times.append(t)
-            if times:
-                row[f"mconv_{fmt}_s"] = statistics.median(times)
-        param, binf = td / "mconv_pt" / f"{name}.ncnn.param", td / "mconv_pt" / f"{name}.ncnn.bin"
-        if param.exists():
-            row["mconv_layers"] = layer_count(param)
-            row["mconv_ms_1t"] = latency(param, binf, shape, 1, iters)
-            row["mconv_ms_2t"] = latency(param, binf, shape, 2, iters)
+            row[f"mconv_{fmt}_s"], err = _median_run(cmd, ROOT, runs)
+            if err:
+                row[f"mconv_{fmt}_error"] = err
+        _measure(row, "mconv", td / "mconv_pt" / f"{name}.ncnn.param", shape, iters)
         pdir = td / "pnnx"
         pdir.mkdir()
         shutil.copy(fdir / f"{name}.pt", pdir / f"{name}.pt")
         pnnx = shutil.which("pnnx") or str(Path(sys.executable).parent / "pnnx")
-        times = []
-        for _ in range(runs):
-            t, proc = _timed([pnnx, f"{name}.pt", f"inputshape=[{','.join(map(str, shape))}]"],
-                             pdir)
-            if proc.returncode != 0:
-                row["pnnx_error"] = (proc.stderr or proc.stdout).strip().splitlines()[-1:]
-                break
-            times.append(t)
-        if times:
-            row["pnnx_s"] = statistics.median(times)
-        pparam, pbin = pdir / f"{name}.ncnn.param", pdir / f"{name}.ncnn.bin"
-        if pparam.exists():
-            row["pnnx_layers"] = layer_count(pparam)
-            row["pnnx_ms_1t"] = latency(pparam, pbin, shape, 1, iters)
-            row["pnnx_ms_2t"] = latency(pparam, pbin, shape, 2, iters)
-    return row
+        cmd = [pnnx, f"{name}.pt", f"inputshape=[{','.join(map(str, shape))}]"]
+        row["pnnx_s"], err = _median_run(cmd, pdir, runs)
+        if err:
+            row["pnnx_error"] = err
+        _measure(row, "pnnx", pdir / f"{name}.ncnn.param", shape, iters)
+    return {k: v for k, v in row.items() if v is not None}
 
 
 def markdown(rows: list) -> str:

@@ -10,7 +10,7 @@ import hashlib
 import sys
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -125,6 +125,7 @@ def _run(path, options, progress, loaded, res: ConvertResult) -> None:
         if not path.exists():
             raise UsageError(f"{path}: no such file")
         res.input_sha256 = sha256(path) if path.is_file() else ""
+        options = replace(options, source_sha256=res.input_sha256)
         with _Timer(res, "load", progress):
             loaded = frontends.load(path, options)
     g = loaded.graph
@@ -139,11 +140,18 @@ def _run(path, options, progress, loaded, res: ConvertResult) -> None:
     res.rewrites, res.declines = dict(sorted(log.counts.items())), [list(d) for d in
                                                                      log.declines]
     res.ops_after = g.op_counts()
+    options = replace(options, passes=tuple(res.rewrites))
     res.outputs = [{"name": v.name, "shape": list(v.shape), "dtype": v.dtype} for v in g.outputs]
     with _Timer(res, "scan", progress):
         issues = [i for _, mod in mods for i in mod.scan(g, options)]
     if issues:
         raise UnsupportedOpsError(issues)
+    written = _export_all(g, mods, path, options, progress, res)
+    _verify(g, loaded, mods, written, options, progress, res)
+
+
+def _export_all(g, mods, path, options, progress, res: ConvertResult) -> dict:
+    """Lower and write every target (``OUTDIR/<target>/`` when there are several)."""
     out_dir = Path(options.output_dir)
     stem = options.stem or (path.stem if path is not None else g.name)
     written: dict = {}
@@ -156,7 +164,7 @@ def _run(path, options, progress, loaded, res: ConvertResult) -> None:
                        "sha256": sha256(f)} for f in files]
         if hasattr(mod, "describe"):
             res.target_ops[target] = mod.describe(files)
-    _verify(g, loaded, mods, written, options, progress, res)
+    return written
 
 
 def _verify(g, loaded, mods, written, options, progress, res: ConvertResult) -> None:

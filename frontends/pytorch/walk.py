@@ -137,6 +137,29 @@ def walk_torchscript(module, overrides: dict, name: str = "graph",
     """
     tg = graph if graph is not None else module.graph
     nodes = list(tg.nodes())
+    counts = _ts_prescan(nodes)
+    g = Graph(name)
+    env: dict = {list(tg.inputs())[0].unique(): module}
+    ins = list(tg.inputs())[1:]
+    for i in ins:
+        nm = sanitize(i.debugName().split(".")[0])
+        declared = None
+        try:
+            declared = i.type().sizes()
+        except Exception:  # an unshaped TensorType has no sizes
+            pass
+        env[i.unique()] = g.add_input(nm, "float32", _shape_for(nm, declared, overrides,
+                                                                 len(ins)))
+    cx = Ctx(g)
+    cx.attr_cache = {}
+    for n in nodes:
+        _ts_node(cx, n, env)
+    _set_outputs(g, _flatten([env[o.unique()] for o in tg.outputs()]), [])
+    return g, counts
+
+
+def _ts_prescan(nodes) -> dict:
+    """Source op counts; raises one UnsupportedOpsError for every op without a converter."""
     counts: dict[str, int] = {}
     pending = []
     for n in nodes:
@@ -150,25 +173,7 @@ def walk_torchscript(module, overrides: dict, name: str = "graph",
         if op not in SCALAR_OPS:
             pending.append((op, _ts_name(n)))
     check_supported(pending)
-    g = Graph(name)
-    env: dict = {list(tg.inputs())[0].unique(): module}
-    ins = list(tg.inputs())[1:]
-    for i in ins:
-        nm = sanitize(i.debugName().split(".")[0])
-        declared = None
-        try:
-            declared = i.type().sizes()
-        except Exception:
-            pass
-        shape = _shape_for(nm, declared, overrides, len(ins))
-        env[i.unique()] = g.add_input(nm, "float32", shape)
-    cx = Ctx(g)
-    cx.attr_cache = {}
-    for n in nodes:
-        _ts_node(cx, n, env)
-    outs = _flatten([env[o.unique()] for o in tg.outputs()])
-    _set_outputs(g, outs, [])
-    return g, counts
+    return counts
 
 
 _PRIM = {"prim::Constant", "prim::ListConstruct", "prim::TupleConstruct", "prim::ListUnpack",
@@ -236,20 +241,24 @@ def _ts_node(cx: Ctx, n, env: dict) -> None:
     elif kind in ("prim::device", "prim::dtype"):
         env[outs[0].unique()] = None
     else:
-        op, overload = op_name(kind)
-        import torch
+        _ts_aten(cx, n, args, outs, env)
 
-        schema = torch._C.parse_schema(n.schema())
-        a = normalize_args(schema, args, {}, all_positional=True)
-        if op in SCALAR_OPS and _all_python(_pythonize(a)):
-            res = SCALAR_OPS[op](_pythonize(a))
-        else:
-            res = run_converter(cx, SourceNode(op, _ts_name(n), a, overload=overload))
-        if len(outs) == 1:
-            env[outs[0].unique()] = res
-        else:
-            for o, v in zip(outs, res):
-                env[o.unique()] = v
+
+def _ts_aten(cx: Ctx, n, args: list, outs: list, env: dict) -> None:
+    """An ``aten::`` node: shape arithmetic evaluated in Python, the rest converted."""
+    import torch
+
+    op, overload = op_name(n.kind())
+    a = normalize_args(torch._C.parse_schema(n.schema()), args, {}, all_positional=True)
+    if op in SCALAR_OPS and _all_python(_pythonize(a)):
+        res = SCALAR_OPS[op](_pythonize(a))
+    else:
+        res = run_converter(cx, SourceNode(op, _ts_name(n), a, overload=overload))
+    if len(outs) == 1:
+        env[outs[0].unique()] = res
+    else:
+        for o, v in zip(outs, res):
+            env[o.unique()] = v
 
 
 # ------------------------------------------------------------------ torch.export
@@ -266,6 +275,28 @@ def walk_exported(ep, overrides: dict, name: str = "graph") -> tuple[Graph, dict
               **sig.inputs_to_lifted_tensor_constants}
     state = {**ep.state_dict, **ep.constants}
     fx_nodes = list(ep.graph.nodes)
+    counts = _fx_prescan(fx_nodes)
+    g = Graph(name)
+    cx = Ctx(g)
+    env: dict = {}
+    n_user = sum(1 for n in fx_nodes if n.op == "placeholder" and n.name not in consts)
+    outs: list = []
+    for n in fx_nodes:
+        if n.op == "placeholder" and n.name in consts:
+            env[n.name] = g.const(to_numpy(state[consts[n.name]]), sanitize(consts[n.name]))
+        elif n.op == "placeholder":
+            env[n.name] = _fx_input(g, n, overrides, n_user)
+        elif n.op == "call_function":
+            env[n.name] = _fx_call(cx, n, env)
+        elif n.op == "output":
+            outs = _flatten(_fx_map(n.args[0], env))
+    names = [sanitize(s.arg.name) for s in sig.output_specs if hasattr(s.arg, "name")]
+    _set_outputs(g, outs, names if len(names) == len(outs) else [])
+    return g, counts
+
+
+def _fx_prescan(fx_nodes) -> dict:
+    """Source op counts; raises one UnsupportedOpsError for every op without a converter."""
     counts: dict[str, int] = {}
     pending = []
     for n in fx_nodes:
@@ -274,36 +305,27 @@ def walk_exported(ep, overrides: dict, name: str = "graph") -> tuple[Graph, dict
             counts[op] = counts.get(op, 0) + 1
             pending.append((op, sanitize(n.name)))
     check_supported(pending)
-    g = Graph(name)
-    cx = Ctx(g)
-    env: dict = {}
-    user = [n for n in fx_nodes if n.op == "placeholder" and n.name not in consts]
-    outs: list = []
-    for n in fx_nodes:
-        if n.op == "placeholder":
-            if n.name in consts:
-                env[n.name] = g.const(to_numpy(state[consts[n.name]]), sanitize(consts[n.name]))
-            else:
-                val = n.meta.get("val")
-                declared = [d if isinstance(d, int) else None for d in val.shape] if val is \
-                    not None else None
-                shape = _shape_for(sanitize(n.name), declared, overrides, len(user))
-                dtype = torch_dtype_name(val.dtype) if val is not None else "float32"
-                env[n.name] = g.add_input(sanitize(n.name), dtype, shape)
-        elif n.op == "call_function":
-            a_args = _fx_map(n.args, env)
-            if n.target is operator.getitem:
-                env[n.name] = a_args[0][a_args[1]]
-                continue
-            op, overload = op_name(str(n.target))
-            a = normalize_args(n.target._schema, list(a_args), _fx_map(n.kwargs, env))
-            loc = _fx_loc(n)
-            env[n.name] = run_converter(cx, SourceNode(op, sanitize(n.name), a, loc, overload))
-        elif n.op == "output":
-            outs = _flatten(_fx_map(n.args[0], env))
-    names = [sanitize(s.arg.name) for s in sig.output_specs if hasattr(s.arg, "name")]
-    _set_outputs(g, outs, names if len(names) == len(outs) else [])
-    return g, counts
+    return counts
+
+
+def _fx_input(g: Graph, n, overrides: dict, n_user: int) -> Value:
+    """A user input placeholder: dtype and static shape from its FakeTensor metadata."""
+    val = n.meta.get("val")
+    declared = [d if isinstance(d, int) else None for d in val.shape] if val is not None \
+        else None
+    shape = _shape_for(sanitize(n.name), declared, overrides, n_user)
+    dtype = torch_dtype_name(val.dtype) if val is not None else "float32"
+    return g.add_input(sanitize(n.name), dtype, shape)
+
+
+def _fx_call(cx: Ctx, n, env: dict) -> Any:
+    """A call_function node: ``getitem`` indexes a multi-output result, the rest converts."""
+    a_args = _fx_map(n.args, env)
+    if n.target is operator.getitem:
+        return a_args[0][a_args[1]]
+    op, overload = op_name(str(n.target))
+    a = normalize_args(n.target._schema, list(a_args), _fx_map(n.kwargs, env))
+    return run_converter(cx, SourceNode(op, sanitize(n.name), a, _fx_loc(n), overload))
 
 
 def _fx_map(x: Any, env: dict) -> Any:
