@@ -20,7 +20,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-TARGETS = {"ncnn": "exporters.ncnn"}
+TARGETS = {"ncnn": "exporters.ncnn", "onnx": "exporters.onnx", "openvino": "exporters.openvino"}
 
 
 def get(target: str) -> ModuleType:
