@@ -24,6 +24,10 @@ class ConvertOptions:
         debug: keep tracebacks and show rule declines.
         stem: file stem of the outputs (default: the input file's stem).
         opset: ONNX opset of the ONNX target (13 .. 26).
+        source_sha256: sha256 of the source model file, set by the pipeline (exporters
+            record it as metadata); empty when unknown.
+        passes: names of the rewrite rules that fired, set by the pipeline after optimizing
+            (exporters record them as metadata).
     """
 
     targets: tuple = ("ncnn",)
@@ -39,6 +43,8 @@ class ConvertOptions:
     debug: bool = False
     stem: Optional[str] = None
     opset: int = 17
+    source_sha256: str = ""
+    passes: tuple = ()
 
     def tolerance(self) -> float:
         """The absolute tolerance factor: ``--atol`` or 1e-4 (fp32) / 1e-2 (fp16)."""

@@ -1,0 +1,163 @@
+"""Benchmark: mconv's ONNX node count vs ``torch.onnx.export`` + onnxslim / onnxsim.
+
+For every fixture this counts the nodes of:
+
+* mconv: ``.pt2`` and ``.pt`` through ``converter.pipeline.run`` (target onnx, opset 17, no
+  verification);
+* ``torch.onnx.export(model, example, opset_version=17, dynamo=False)`` (TorchScript-based) and
+  ``dynamo=True`` (needs ``onnxscript``), each raw, after ``onnxslim.slim`` and after
+  ``onnxsim.simplify``.
+
+"best peer" is the smallest slimmed/simplified count; mconv must not exceed it. A peer step
+that fails is recorded as ``err`` with its message in the JSON (e.g. the dynamo exporter's
+opset 18 -> 17 down-conversion can leave a Split ``num_outputs`` that the simplifiers reject).
+
+Usage::
+
+    python bench/onnx_vs_torch_onnx.py [--fixtures DIR] [--only NAME ...] [--check]
+
+Install the peers with ``pip install -c constraints.txt -e '.[bench]'``. Writes
+``bench/results/onnx_vs_torch_onnx-<date>.json`` and ``.md``, prints the Markdown table;
+``--check`` exits 1 when mconv has more nodes than the best peer on any fixture.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import io
+import json
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OPSET = 17
+
+
+def mconv_count(path: Path, out: Path, shapes: dict) -> int:
+    """Node count of mconv's ``.onnx`` for ``path`` (opset 17, no verification)."""
+    from converter.options import ConvertOptions
+    from converter.pipeline import run
+
+    res = run(path, ConvertOptions(targets=("onnx",), output_dir=out, verify=False,
+                                   input_shapes=shapes, opset=OPSET))
+    return res.target_ops["onnx"]["ops"]
+
+
+def _quiet(fn, *args, **kw):
+    """Call ``fn`` with stdout/stderr and warnings silenced (the exporters are chatty)."""
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+            contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        return fn(*args, **kw)
+
+
+def peer_counts(fx, out: Path, dynamo: bool) -> dict:
+    """``{raw, slim, sim, export_s}`` node counts of ``torch.onnx.export`` (+ simplifiers);
+    a failed step gives ``<step>_error``."""
+    import onnx
+    import torch
+
+    key = "dynamo" if dynamo else "ts"
+    row: dict = {}
+    path = out / f"{fx.name}_{key}.onnx"
+    t0 = time.perf_counter()
+    try:
+        with torch.no_grad():
+            _quiet(torch.onnx.export, fx.model(), fx.example_inputs(), str(path),
+                   opset_version=OPSET, dynamo=dynamo, input_names=list(fx.input_shapes),
+                   output_names=list(fx.output_names))
+        model = onnx.load(str(path))
+    except Exception as e:  # a peer failure is a result, not a bench crash
+        return {f"{key}_error": f"export: {type(e).__name__}: {e}"[:300]}
+    row[f"{key}_export_s"] = round(time.perf_counter() - t0, 2)
+    row[f"{key}_raw"] = len(model.graph.node)
+    for step, fn in (("slim", _slim), ("sim", _sim)):
+        try:
+            row[f"{key}_{step}"] = len(_quiet(fn, model).graph.node)
+        except Exception as e:
+            row[f"{key}_{step}_error"] = f"{type(e).__name__}: {e}"[:300]
+    return row
+
+
+def _slim(model):
+    import onnxslim
+
+    return onnxslim.slim(model)
+
+
+def _sim(model):
+    import onnxsim
+
+    simplified, ok = onnxsim.simplify(model)
+    if not ok:
+        raise RuntimeError("onnxsim: simplified model failed its check")
+    return simplified
+
+
+def bench_one(name: str, fdir: Path) -> dict:
+    """One fixture: mconv on .pt2 / .pt, both torch.onnx exporters with both simplifiers."""
+    from fixtures.build import FIXTURES
+
+    fx = FIXTURES[name]
+    shapes = {k: tuple(v) for k, v in fx.input_shapes.items()}
+    row: dict = {"fixture": name}
+    with tempfile.TemporaryDirectory() as td:
+        td = Path(td)
+        for fmt in ("pt2", "pt"):
+            row[f"mconv_{fmt}"] = mconv_count(fdir / f"{name}.{fmt}", td / fmt, shapes)
+        for dynamo in (False, True):
+            row.update(peer_counts(fx, td, dynamo))
+    peers = [row[k] for k in ("ts_slim", "ts_sim", "dynamo_slim", "dynamo_sim") if k in row]
+    row["best_peer"] = min(peers) if peers else None
+    row["ok"] = row["best_peer"] is None or max(row["mconv_pt2"], row["mconv_pt"]) <= \
+        row["best_peer"]
+    return row
+
+
+COLUMNS = ("mconv_pt2", "mconv_pt", "ts_raw", "ts_slim", "ts_sim", "dynamo_raw",
+           "dynamo_slim", "dynamo_sim", "best_peer")
+
+
+def markdown(rows: list) -> str:
+    """The node-count table (``err``: that peer step failed, see the JSON)."""
+    head = ("| fixture | mconv .pt2 | mconv .pt | torch.onnx (TS) raw | TS+onnxslim | "
+            "TS+onnxsim | torch.onnx (dynamo) raw | dynamo+onnxslim | dynamo+onnxsim | "
+            "best peer | mconv <= best |")
+    lines = [head, "|---" * 11 + "|"]
+    for r in rows:
+        cells = [str(r.get(c, "err")) for c in COLUMNS]
+        lines.append(f"| {r['fixture']} | " + " | ".join(cells) +
+                     f" | {'yes' if r['ok'] else 'NO'} |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--fixtures", type=Path, default=ROOT / "fixtures" / "out")
+    ap.add_argument("--only", nargs="*")
+    ap.add_argument("--check", action="store_true", help="exit 1 if mconv loses anywhere")
+    args = ap.parse_args()
+    sys.path.insert(0, str(ROOT))
+    from fixtures.build import FIXTURES, build
+
+    names = args.only or list(FIXTURES)
+    rows = []
+    for n in names:
+        build(n, args.fixtures)
+        rows.append(bench_one(n, args.fixtures))
+        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = dt.date.today().isoformat()
+    (out / f"onnx_vs_torch_onnx-{stamp}.json").write_text(json.dumps(rows, indent=2) + "\n")
+    (out / f"onnx_vs_torch_onnx-{stamp}.md").write_text(markdown(rows) + "\n")
+    print(markdown(rows))
+    return 1 if args.check and not all(r["ok"] for r in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
