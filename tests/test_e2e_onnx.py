@@ -49,24 +49,6 @@ def _convert(fdir: Path, name: str, fmt: str, out: Path, **kw):
     return res
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_pt2_verify_fp32(fixture_dir, tmp_path, name):
-    fdir = _fixture(fixture_dir, name)
-    res = _convert(fdir, name, "pt2", tmp_path)
-    ops = res.target_ops["onnx"]["op_counts"]
-    assert "BatchNormalization" not in ops and "Dropout" not in ops
-    # opset 17: every IR op is one ONNX node
-    assert res.target_ops["onnx"]["ops"] == sum(res.ops_after.values())
-    m = onnx.load(str(tmp_path / f"{name}.onnx"))
-    assert [o.name for o in m.graph.output] == [o["name"] for o in res.outputs]
-    assert m.opset_import[0].version == 17 and m.ir_version == 8
-
-
-@pytest.mark.parametrize("name", ["resnet18", "mtcnn_onet_pretrained"])
-def test_pt_verify_fp32(fixture_dir, tmp_path, name):
-    _convert(_fixture(fixture_dir, name), name, "pt", tmp_path)
-
-
 @pytest.mark.parametrize("name", ["mobilenet_v3_small", "shufflenet_v2", "unet_small",
                                   "yolo_small", "mtcnn_onet"])
 def test_other_opsets_match_the_reference(fixture_dir, tmp_path, name):

@@ -48,26 +48,6 @@ def _convert(path: Path, out: Path, **kw):
     return res
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_pt2_verify_fp32(fixture_dir, tmp_path, name):
-    fdir = _fixture(fixture_dir, name)
-    res = _convert(fdir / f"{name}.pt2", tmp_path)
-    for c in res.verification:
-        assert c["max_abs"] <= 1e-4 * max(1.0, c["ref_max"]), c
-        assert c["cosine"] > 0.99999
-    counts = res.target_ops["openvino"]["op_counts"]
-    assert "BatchNormInference" not in counts  # folded into the convolutions
-    assert {Path(f["path"]).name for f in res.files} == {f"{name}.xml", f"{name}.bin"}
-
-
-@pytest.mark.parametrize("name", TORCHSCRIPT)
-def test_torchscript_verify_fp32(fixture_dir, tmp_path, name):
-    fdir = _fixture(fixture_dir, name)
-    res = _convert(fdir / f"{name}.pt", tmp_path, input_shapes=_shape_args(fdir, name))
-    for c in res.verification:
-        assert c["max_abs"] <= 1e-4 * max(1.0, c["ref_max"]), c
-
-
 def test_fp16_weights(fixture_dir, tmp_path):
     name = "mtcnn_onet_pretrained"
     fdir = _fixture(fixture_dir, name)
