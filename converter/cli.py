@@ -47,7 +47,8 @@ def main() -> None:
 @click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder [default: the model's folder].")
 @click.option("--input-shape", "input_shapes", multiple=True, metavar="NAME=1x3x224x224",
-              help="Static input shape (NCHW); repeat per input. Needed for TorchScript.")
+              help="Static input shape (NCHW); repeat per input. Needed for TorchScript "
+                   "and for ONNX inputs with symbolic dims.")
 @click.option("--fp16", is_flag=True, help="Store weights as float16.")
 @click.option("--verify/--no-verify", default=None,
               help="Compare with the source model in the target runtime "
@@ -64,7 +65,7 @@ def main() -> None:
 @click.option("--debug", is_flag=True, help="Show tracebacks and rewrite declines.")
 def convert(model: Path, targets: str, output_dir, input_shapes, fp16, verify, atol, rtol,
             inputs_npz, seed, report, opset, debug) -> None:
-    """Convert MODEL (.pt / .pth / .torchscript TorchScript, .pt2 torch.export)."""
+    """Convert MODEL (.pt / .pth / .torchscript TorchScript, .pt2 torch.export, .onnx)."""
     from .options import ConvertOptions
     from .ui import Ui
 

@@ -12,8 +12,9 @@ from typing import Callable
 from converter.errors import UsageError
 from converter.ir import Graph
 
-FRONTENDS = {"pytorch": "frontends.pytorch"}
-SUFFIXES = {".pt": "pytorch", ".pth": "pytorch", ".torchscript": "pytorch", ".pt2": "pytorch"}
+FRONTENDS = {"pytorch": "frontends.pytorch", "onnx": "frontends.onnx"}
+SUFFIXES = {".pt": "pytorch", ".pth": "pytorch", ".torchscript": "pytorch", ".pt2": "pytorch",
+            ".onnx": "onnx"}
 
 
 @dataclass

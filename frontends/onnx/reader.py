@@ -1,0 +1,124 @@
+"""Read an ``.onnx`` file into a checked ``onnx.ModelProto``, or fail with one line.
+
+Format facts (onnx/onnx ``onnx/onnx.proto``, ``docs/IR.md``, ``docs/ExternalData.md``): a model
+is a protobuf ``ModelProto`` whose ``graph`` (field 7) holds every node, so a file cut anywhere
+inside the graph fails to parse; ``opset_import`` (field 8) follows the graph and is required
+from IR version 3. Tensors stored outside the file carry ``data_location = EXTERNAL`` and a
+``location`` key relative to the model's folder. Protobuf parsing is lenient (an empty byte
+string is a valid empty message), so a parsed model is also checked for a graph, an ai.onnx
+opset and node inputs that name existing tensors.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from converter.errors import UnreadableModelError
+
+REEXPORT = "re-export the model (torch.onnx.export / tf2onnx) or check the download"
+
+
+def read_model(path: Path):
+    """Parse ``path`` (with its external data) into a ``ModelProto``.
+
+    Raises:
+        UnreadableModelError: missing / empty / truncated / not protobuf / not an ONNX model /
+            an external-data file missing or too short (the message names the file).
+    """
+    import onnx
+
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise UnreadableModelError(f"{path}: cannot read: {e.strerror}") from None
+    if size == 0:
+        raise UnreadableModelError(f"{path}: empty file", REEXPORT)
+    try:
+        model = onnx.load_model(str(path), load_external_data=False)
+    except Exception as e:  # DecodeError, RuntimeError from the C++ parser, ...
+        raise UnreadableModelError(f"{path}: not a readable ONNX protobuf (truncated or "
+                                   f"wrong format: {_first(e)})", REEXPORT) from None
+    _check_structure(path, model)
+    _load_external(path, model)
+    if len(model.functions):
+        model = _inline(path, model)
+    return model
+
+
+def _check_structure(path: Path, model) -> None:
+    g = model.graph
+    if not model.HasField("graph") or (not len(g.node) and not len(g.output)):
+        raise UnreadableModelError(f"{path}: not an ONNX model (no graph)", REEXPORT)
+    if not any(o.domain in ("", "ai.onnx") for o in model.opset_import) and \
+            model.ir_version >= 3:
+        raise UnreadableModelError(f"{path}: no ai.onnx opset_import (truncated or not an "
+                                   "ONNX model)", REEXPORT)
+    known = {i.name for i in g.input} | {t.name for t in g.initializer} | {""}
+    known |= {t.values.name for t in g.sparse_initializer}
+    for n in g.node:
+        twice = [o for o in n.output if o and o in known]
+        if twice:  # SSA (docs/IR.md): every name is produced once
+            raise UnreadableModelError(f"{path}: tensor {twice[0]!r} is produced twice "
+                                       f"(node {n.name or n.op_type!r})", REEXPORT)
+        known.update(n.output)
+    for n in g.node:
+        missing = [i for i in n.input if i not in known]
+        if missing:
+            label = n.name or (n.output[0] if len(n.output) else n.op_type)
+            raise UnreadableModelError(f"{path}: node {label!r} ({n.op_type}) reads "
+                                       f"undefined tensor {missing[0]!r}", REEXPORT)
+    for o in g.output:
+        if o.name not in known:
+            raise UnreadableModelError(f"{path}: graph output {o.name!r} is never produced",
+                                       REEXPORT)
+
+
+def _external_tensors(model) -> list:
+    """Initializers and Constant-node tensors of the main graph stored as external data."""
+    from onnx import AttributeProto, TensorProto
+
+    g = model.graph
+    tensors = list(g.initializer) + [a.t for n in g.node for a in n.attribute
+                                     if a.type == AttributeProto.TENSOR]
+    return [t for t in tensors if t.data_location == TensorProto.EXTERNAL]
+
+
+def _load_external(path: Path, model) -> None:
+    """Load external tensor data from files beside ``path``, checking each file first."""
+    from onnx.external_data_helper import ExternalDataInfo, load_external_data_for_model
+
+    tensors = _external_tensors(model)
+    if not tensors:
+        return
+    base = path.resolve().parent
+    for t in tensors:
+        info = ExternalDataInfo(t)
+        f = (base / info.location).resolve()
+        if not f.is_file():
+            raise UnreadableModelError(f"{path}: external data file {info.location!r} of "
+                                       f"tensor {t.name!r} not found in {base}",
+                                       "copy it next to the .onnx file")
+        need = (info.offset or 0) + (info.length or 0)
+        if f.stat().st_size < need:
+            raise UnreadableModelError(f"{path}: external data file {info.location!r} is "
+                                       f"truncated ({f.stat().st_size} < {need} bytes)",
+                                       REEXPORT)
+    try:
+        load_external_data_for_model(model, str(base))
+    except Exception as e:  # path escaping the folder, unreadable file
+        raise UnreadableModelError(f"{path}: external data: {_first(e)}", REEXPORT) from None
+
+
+def _inline(path: Path, model):
+    """Model-local functions inlined into the main graph (onnx.inliner)."""
+    from onnx import inliner
+
+    try:
+        return inliner.inline_local_functions(model)
+    except Exception as e:
+        raise UnreadableModelError(f"{path}: cannot inline local functions: {_first(e)}",
+                                   REEXPORT) from None
+
+
+def _first(e: Exception) -> str:
+    lines = [ln for ln in str(e).strip().splitlines() if ln.strip()]
+    return (lines[0] if lines else type(e).__name__)[:200]
