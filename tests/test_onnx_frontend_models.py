@@ -49,9 +49,6 @@ RUN_ALL = os.environ.get("MCONV_ONNX_ALL") == "1"
 _F64 = ("float64 graph computed in f32 by the OpenVINO target (overflows; it should refuse "
         "the model or keep f64)")
 KNOWN_TARGET_BUGS = {
-    ("ncnn", "test_operator_basic"): "ncnn lowering of a rank-1 [1] binary op: KeyError in "
-                                     "exporters/ncnn/context.py reshape_params(())",
-    ("ncnn", "test_operator_symbolic_override_nested"): "same rank-1 [1] BinaryOp KeyError",
     ("ncnn", "test_operator_pow"): "ncnn BinaryOp pow of a negative base with a fractional "
                                    "exponent gives a number where IEEE pow gives NaN",
     ("openvino", "test_operator_add_broadcast"): _F64,
