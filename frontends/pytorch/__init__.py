@@ -2,8 +2,13 @@
 ExportedProgram (``.pt2``) files, plus in-memory ``nn.Module`` objects (:mod:`.api`).
 
 torch is imported inside the functions, never at module import time; a ``.pt2`` file is
-translated without torch at all (:mod:`.pt2_reader`), torch is imported only when the source
-program runs for verification.
+translated without torch at all (:mod:`.pt2_reader`), and so is a TorchScript file the
+torch-free reader models (:mod:`.ts_reader`; others are loaded with ``torch.jit.load``);
+torch is imported only when the source program runs for verification.
+
+Environment: ``MCONV_TS_READER=torch`` always loads TorchScript with torch;
+``MCONV_TS_READER=fast`` always uses the torch-free reader (an error instead of the
+fallback); unset / ``auto``: the reader, falling back to torch.
 """
 from __future__ import annotations
 
@@ -36,8 +41,9 @@ def load(path: Path, options):
     """Load a PyTorch model file and translate it to IR.
 
     Returns:
-        :class:`frontends.LoadedModel` with a runner of the source model (for ``.pt2``, a
-        runner that loads the program with torch on its first call).
+        :class:`frontends.LoadedModel` with a runner of the source model (for ``.pt2`` and
+        for TorchScript read without torch, a runner that loads the file with torch on its
+        first call).
     Raises:
         UnreadableModelError: empty / truncated / pickled / not a PyTorch file (exit 5).
         UsageError: an input without a static shape and no ``--input-shape`` (exit 2).
@@ -52,6 +58,9 @@ def load(path: Path, options):
 
         graph, counts = walk_pt2(path, dict(options.input_shapes), name)
         return LoadedModel(graph, _exported_runner(path), FRAMEWORK, counts)
+    fast = _read_torchscript_fast(path, options, name)
+    if fast is not None:
+        return LoadedModel(fast[0], _torchscript_runner(path), FRAMEWORK, fast[1])
     import torch
 
     from .walk import walk_torchscript
@@ -66,6 +75,44 @@ def load(path: Path, options):
                                    "re-save with torch.jit.save") from None
     graph, counts = walk_torchscript(walked, dict(options.input_shapes), name, tgraph)
     return LoadedModel(graph, _runner(module), FRAMEWORK, counts)
+
+
+def _read_torchscript_fast(path: Path, options, name: str):
+    """(graph, counts) from the torch-free reader (:mod:`.ts_reader`), or None when the
+    torch path must load the file: ``MCONV_TS_READER=torch``, or (by default) a file the
+    reader does not model. ``MCONV_TS_READER=fast`` never falls back."""
+    from .ts_reader import reader_mode, walk_ts_file
+    from .ts_unpickle import NotInterpretable
+
+    mode = reader_mode()
+    if mode == "torch":
+        return None
+    try:
+        return walk_ts_file(path, dict(options.input_shapes), name, lenient=mode == "fast")
+    except NotInterpretable as e:
+        if mode == "fast":
+            raise UnreadableModelError(f"{path}: not readable without torch: {_first(e)}",
+                                       "unset MCONV_TS_READER to load it with torch") from None
+        return None
+
+
+def _torchscript_runner(path: Path):
+    """A runner of a TorchScript file that imports torch and loads it only when first
+    called (verification); the graph itself comes from the torch-free reader."""
+    state: dict = {}
+
+    def run(inputs: dict) -> list:
+        if "run" not in state:
+            import torch
+
+            try:
+                module = torch.jit.load(str(path), map_location="cpu").eval()
+            except Exception as e:
+                raise UnreadableModelError(f"{path}: TorchScript load failed: {_first(e)}",
+                                           "re-save with torch.jit.save") from None
+            state["run"] = _runner(module)
+        return state["run"](inputs)
+    return run
 
 
 def _exported_runner(path: Path):

@@ -33,6 +33,7 @@ SCALAR_OPS: dict[str, Callable] = {
     "aten.div": lambda a: a["self"] / a["other"],
     "aten.remainder": lambda a: a["self"] % a["other"],
     "aten.neg": lambda a: -a["self"],
+    "aten.pow": lambda a: a["self"] ** a["exponent"],
     "aten.Int": lambda a: int(a[next(iter(a))]),
     "aten.Float": lambda a: float(a[next(iter(a))]),
     "aten.ScalarImplicit": lambda a: a["a"],
