@@ -6,7 +6,8 @@ For each fixture's TorchScript ``.pt`` (and mconv on the ``.pt2`` too) this meas
   because pnnx does not verify; pnnx with ``inputshape=[...]``);
 * the ncnn layer count of both outputs (second line of the ``.param``);
 * ncnn inference latency of both outputs (median over ``--iters`` runs, 1 and 2 threads,
-  fp32 storage/arithmetic so both are measured the same way).
+  fp32 storage/arithmetic so both are measured the same way; the two nets run interleaved
+  so machine drift hits both alike).
 
 Usage::
 
@@ -42,8 +43,7 @@ def layer_count(param: Path) -> int:
     return int(param.read_text().splitlines()[1].split()[0])
 
 
-def latency(param: Path, binf: Path, shape: tuple, threads: int, iters: int) -> float:
-    """Median ncnn inference time in milliseconds for one input of ``shape`` (NCHW)."""
+def _net(param: Path, threads: int):
     import ncnn
 
     net = ncnn.Net()
@@ -52,19 +52,33 @@ def latency(param: Path, binf: Path, shape: tuple, threads: int, iters: int) -> 
         setattr(net.opt, k, False)
     net.opt.num_threads = threads
     net.load_param(str(param))
-    net.load_model(str(binf))
+    net.load_model(str(param.with_suffix(".bin")))
+    return net
+
+
+def _once(net, x) -> float:
+    import ncnn
+
+    t0 = time.perf_counter()
+    ex = net.create_extractor()
+    ex.input(net.input_names()[0], ncnn.Mat(x).clone())
+    for o in net.output_names():
+        ex.extract(o)
+    return (time.perf_counter() - t0) * 1e3
+
+
+def paired_latency(params: dict, shape: tuple, threads: int, iters: int) -> dict:
+    """Median ncnn inference time (ms) of each ``.param`` in ``params`` (name -> path), fp32
+    storage and arithmetic, runs interleaved A, B, A, B, ... so machine drift hits both."""
+    nets = {k: _net(p, threads) for k, p in params.items() if p.exists()}
     x = np.random.default_rng(0).standard_normal(shape[1:]).astype(np.float32)
-    ins, outs = net.input_names(), net.output_names()
-    times = []
+    times: dict = {k: [] for k in nets}
     for i in range(iters + 3):
-        t0 = time.perf_counter()
-        ex = net.create_extractor()
-        ex.input(ins[0], ncnn.Mat(x).clone())
-        for o in outs:
-            ex.extract(o)
-        if i >= 3:
-            times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+        for k, net in nets.items():
+            t = _once(net, x)
+            if i >= 3:
+                times[k].append(t)
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def _median_run(cmd: list, cwd: Path, runs: int) -> tuple[float | None, list]:
@@ -78,12 +92,13 @@ def _median_run(cmd: list, cwd: Path, runs: int) -> tuple[float | None, list]:
     return statistics.median(times), []
 
 
-def _measure(row: dict, who: str, param: Path, shape: tuple, iters: int) -> None:
-    if param.exists():
-        binf = param.with_suffix(".bin")
-        row[f"{who}_layers"] = layer_count(param)
-        row[f"{who}_ms_1t"] = latency(param, binf, shape, 1, iters)
-        row[f"{who}_ms_2t"] = latency(param, binf, shape, 2, iters)
+def _measure(row: dict, params: dict, shape: tuple, iters: int) -> None:
+    for who, param in params.items():
+        if param.exists():
+            row[f"{who}_layers"] = layer_count(param)
+    for t in (1, 2):
+        for who, ms in paired_latency(params, shape, t, iters).items():
+            row[f"{who}_ms_{t}t"] = ms
 
 
 def bench_one(name: str, fdir: Path, runs: int, iters: int) -> dict:
@@ -102,7 +117,6 @@ def bench_one(name: str, fdir: Path, runs: int, iters: int) -> dict:
             row[f"mconv_{fmt}_s"], err = _median_run(cmd, ROOT, runs)
             if err:
                 row[f"mconv_{fmt}_error"] = err
-        _measure(row, "mconv", td / "mconv_pt" / f"{name}.ncnn.param", shape, iters)
         pdir = td / "pnnx"
         pdir.mkdir()
         shutil.copy(fdir / f"{name}.pt", pdir / f"{name}.pt")
@@ -111,7 +125,8 @@ def bench_one(name: str, fdir: Path, runs: int, iters: int) -> dict:
         row["pnnx_s"], err = _median_run(cmd, pdir, runs)
         if err:
             row["pnnx_error"] = err
-        _measure(row, "pnnx", pdir / f"{name}.ncnn.param", shape, iters)
+        _measure(row, {"mconv": td / "mconv_pt" / f"{name}.ncnn.param",
+                       "pnnx": pdir / f"{name}.ncnn.param"}, shape, iters)
     return {k: v for k, v in row.items() if v is not None}
 
 

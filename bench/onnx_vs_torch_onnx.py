@@ -1,4 +1,5 @@
-"""Benchmark: mconv's ONNX node count vs ``torch.onnx.export`` + onnxslim / onnxsim.
+"""Benchmark: mconv's ONNX node count, conversion time and onnxruntime latency vs
+``torch.onnx.export`` + onnxslim / onnxsim.
 
 For every fixture this counts the nodes of:
 
@@ -77,7 +78,10 @@ def peer_counts(fx, out: Path, dynamo: bool) -> dict:
     row[f"{key}_raw"] = len(model.graph.node)
     for step, fn in (("slim", _slim), ("sim", _sim)):
         try:
-            row[f"{key}_{step}"] = len(_quiet(fn, model).graph.node)
+            simplified = _quiet(fn, model)
+            row[f"{key}_{step}"] = len(simplified.graph.node)
+            if step == "slim":
+                onnx.save(simplified, str(out / f"{fx.name}_{key}_slim.onnx"))
         except Exception as e:
             row[f"{key}_{step}_error"] = f"{type(e).__name__}: {e}"[:300]
     return row
@@ -98,6 +102,54 @@ def _sim(model):
     return simplified
 
 
+def whole_process_s(path: Path, out: Path, shapes: dict, runs: int = 3) -> float:
+    """Median wall time of ``mconv convert PATH --to onnx --no-verify`` in a fresh process."""
+    import statistics
+    import subprocess
+
+    args = [a for k, v in shapes.items() for a in ("--input-shape",
+                                                     f"{k}={'x'.join(map(str, v))}")]
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "converter", "convert", str(path), "--to", "onnx",
+                        "-o", str(out), "--no-verify", *args], cwd=ROOT, check=True,
+                       capture_output=True)
+        times.append(time.perf_counter() - t0)
+    return round(statistics.median(times), 2)
+
+
+def ort_ms(path: Path, shapes: dict, threads: int, iters: int = 20) -> float:
+    """Median onnxruntime CPU latency (ms) of ``path`` on seeded inputs."""
+    import statistics
+
+    import numpy as np
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    feed = {i.name: rng.standard_normal(s).astype(np.float32)
+            for i, s in zip(sess.get_inputs(), shapes.values())}
+    times = []
+    for k in range(iters + 3):
+        t0 = time.perf_counter()
+        sess.run(None, feed)
+        if k >= 3:
+            times.append((time.perf_counter() - t0) * 1e3)
+    return round(statistics.median(times), 3)
+
+
+def _latencies(row: dict, name: str, td: Path, shapes: dict) -> None:
+    """ORT latency (1 and 2 threads) of mconv's file and of the TS-export+onnxslim file."""
+    files = {"mconv": td / "pt2" / f"{name}.onnx", "peer": td / f"{name}_ts_slim.onnx"}
+    for who, f in files.items():
+        if f.exists():
+            for t in (1, 2):
+                row[f"ort_ms_{who}_{t}t"] = ort_ms(f, shapes, t)
+
+
 def bench_one(name: str, fdir: Path) -> dict:
     """One fixture: mconv on .pt2 / .pt, both torch.onnx exporters with both simplifiers."""
     from fixtures.build import FIXTURES
@@ -109,8 +161,10 @@ def bench_one(name: str, fdir: Path) -> dict:
         td = Path(td)
         for fmt in ("pt2", "pt"):
             row[f"mconv_{fmt}"] = mconv_count(fdir / f"{name}.{fmt}", td / fmt, shapes)
+        row["mconv_pt2_s"] = whole_process_s(fdir / f"{name}.pt2", td / "cli", shapes)
         for dynamo in (False, True):
             row.update(peer_counts(fx, td, dynamo))
+        _latencies(row, name, td, shapes)
     peers = [row[k] for k in ("ts_slim", "ts_sim", "dynamo_slim", "dynamo_sim") if k in row]
     row["best_peer"] = min(peers) if peers else None
     row["ok"] = row["best_peer"] is None or max(row["mconv_pt2"], row["mconv_pt"]) <= \
@@ -119,15 +173,19 @@ def bench_one(name: str, fdir: Path) -> dict:
 
 
 COLUMNS = ("mconv_pt2", "mconv_pt", "ts_raw", "ts_slim", "ts_sim", "dynamo_raw",
-           "dynamo_slim", "dynamo_sim", "best_peer")
+           "dynamo_slim", "dynamo_sim", "best_peer", "mconv_pt2_s", "ts_export_s",
+           "dynamo_export_s", "ort_ms_mconv_1t", "ort_ms_peer_1t", "ort_ms_mconv_2t",
+           "ort_ms_peer_2t")
 
 
 def markdown(rows: list) -> str:
     """The node-count table (``err``: that peer step failed, see the JSON)."""
     head = ("| fixture | mconv .pt2 | mconv .pt | torch.onnx (TS) raw | TS+onnxslim | "
             "TS+onnxsim | torch.onnx (dynamo) raw | dynamo+onnxslim | dynamo+onnxsim | "
-            "best peer | mconv <= best |")
-    lines = [head, "|---" * 11 + "|"]
+            "best peer | mconv s (whole process) | torch.onnx TS s | dynamo s | "
+            "ORT ms 1t mconv | ORT ms 1t TS+slim | ORT ms 2t mconv | ORT ms 2t TS+slim | "
+            "mconv <= best |")
+    lines = [head, "|---" * 18 + "|"]
     for r in rows:
         cells = [str(r.get(c, "err")) for c in COLUMNS]
         lines.append(f"| {r['fixture']} | " + " | ".join(cells) +
