@@ -16,15 +16,18 @@ For every fixture's ``torch.export`` ``.pt2``:
   MobileNetV2), same Python.
 
 Measured: operator count and TRANSPOSE count (:func:`exporters.tflite.op_counts`, DEQUANTIZE
-of constants excluded), conversion wall time (onnx2tf / Keras: the subprocess, including the
-TensorFlow import, which is reported separately as ``tf_import_s``), and LiteRT latency
+of constants excluded), conversion wall time (onnx2tf: the subprocess, including the TensorFlow import, which
+is reported separately as ``tf_import_s``; Keras: measured after the import), and LiteRT latency
 (``ai_edge_litert`` 2.3.0, default XNNPACK delegate, 1 and 2 threads, median of ``--iters``
 after 3 warm-up runs) of every file in the project venv's LiteRT.
+
+Two phases: conversions (resumable, kept under ``--work``; several ``--convert-only`` runs
+may go in parallel), then op counts and latency measured one file at a time.
 
 Usage::
 
     python bench/tflite_vs_onnx2tf.py [--fixtures DIR] [--only NAME ...] [--iters 30]
-        [--tf-python /path/to/python]
+        [--tf-python /path/to/python] [--work DIR] [--convert-only]
 
 Writes ``bench/results/tflite_vs_onnx2tf-<date>.json`` and ``.md`` and prints the table.
 """
@@ -133,21 +136,36 @@ def describe(path: Path, iters: int) -> dict:
             "ms_1t": latency(path, 1, iters), "ms_2t": latency(path, 2, iters)}
 
 
-def bench_one(name: str, fixtures: Path, tmp: Path, tf_python: str, iters: int) -> dict:
-    """One table row: mconv, onnx2tf and Keras/TFLiteConverter figures of a fixture."""
-    pt2 = fixtures / f"{name}.pt2"
-    row: dict = {"fixture": name}
+def _files(name: str, fixtures: Path, work: Path, tf_python: str) -> dict:
+    """Phase 1 (resumable: kept in ``work/NAME/row.json``): convert with all three tools;
+    ``{tool: {"seconds", "path"} or {"error"}}``."""
+    done = work / name / "row.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    pt2, tmp = fixtures / f"{name}.pt2", work / name
+    row: dict = {}
     secs, path = convert_mconv(pt2, tmp / "mconv", "tflite")
-    row["mconv"] = {"seconds": round(secs, 3), **describe(path, iters)}
+    row["mconv"] = {"seconds": round(secs, 3), "path": str(path)}
     _, onnx = convert_mconv(pt2, tmp / "onnx", "onnx")
     try:
         secs, path = convert_onnx2tf(onnx, tmp / "onnx2tf", tf_python)
-        row["onnx2tf"] = {"seconds": round(secs, 3), **describe(path, iters)}
+        row["onnx2tf"] = {"seconds": round(secs, 3), "path": str(path)}
     except Exception as e:
         row["onnx2tf"] = {"error": str(e)}
     k = convert_keras(name, tmp / "keras", tf_python)
-    row["keras"] = ({"seconds": round(k["seconds"], 3), **describe(Path(k["path"]), iters)}
-                    if "path" in k else {"error": k.get("error", "?")})
+    row["keras"] = ({"seconds": round(k["seconds"], 3), "path": k["path"]} if "path" in k
+                    else {"error": k.get("error", "?")})
+    done.write_text(json.dumps(row))
+    return row
+
+
+def bench_one(name: str, files: dict, iters: int) -> dict:
+    """Phase 2 (sequential, on a quiet machine): one table row with op counts and latency
+    of every converted file."""
+    row: dict = {"fixture": name}
+    for tool, f in files.items():
+        row[tool] = dict(f) if "error" in f else {"seconds": f["seconds"],
+                                                   **describe(Path(f["path"]), iters)}
     return row
 
 
@@ -180,21 +198,24 @@ def main(argv=None) -> int:
     ap.add_argument("--only", nargs="+", choices=sorted(FIXTURES))
     ap.add_argument("--iters", type=int, default=30)
     ap.add_argument("--tf-python", default=os.environ.get("MCONV_TF_PYTHON", ""))
+    ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) /
+                    "mconv_tflite_bench", help="converted files (phase 1 resumes from here)")
+    ap.add_argument("--convert-only", action="store_true",
+                    help="only phase 1 (conversions); run again without it to measure")
     args = ap.parse_args(argv)
     if not args.tf_python:
         ap.error("--tf-python (or MCONV_TF_PYTHON): a Python with onnx2tf and tensorflow")
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in args.only or list(FIXTURES):
-            rows.append(bench_one(name, args.fixtures, Path(tmp) / name, args.tf_python,
-                                  args.iters))
-            print(json.dumps(rows[-1]["mconv"]["op_counts"]), name, flush=True)
+    names = args.only or list(FIXTURES)
+    files = {n: _files(n, args.fixtures, args.work, args.tf_python) for n in names}
+    if args.convert_only:
+        return 0
+    rows = [bench_one(n, files[n], args.iters) for n in names]
     result = {"date": dt.date.today().isoformat(), "tf_import_s": round(
         tf_import_seconds(args.tf_python), 2), "rows": rows}
     out = ROOT / "bench" / "results" / f"tflite_vs_onnx2tf-{result['date']}"
     out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     md = table(rows)
-    out.with_suffix(".md").write_text(md + f"\n\nTF import (in every onnx2tf / Keras time): "
+    out.with_suffix(".md").write_text(md + f"\n\nTF import (in every onnx2tf time): "
                                       f"{result['tf_import_s']} s\n")
     print(md)
     return 0

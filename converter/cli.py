@@ -42,7 +42,7 @@ def main() -> None:
 @main.command()
 @click.argument("model", type=click.Path(exists=True, dir_okay=True, path_type=Path))
 @click.option("--to", "targets", default="ncnn", show_default=True,
-              help="Target(s), comma separated (ncnn, onnx, openvino); several targets "
+              help="Target(s), comma separated (ncnn, onnx, openvino, tflite); several targets "
                    "write into OUTDIR/<target>/.")
 @click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder [default: the model's folder].")
@@ -62,9 +62,13 @@ def main() -> None:
               help="Write a JSON report of every stage here.")
 @click.option("--opset", type=click.IntRange(13, 26), default=17, show_default=True,
               help="ONNX opset of the onnx target.")
+@click.option("--io-layout", type=click.Choice(["nhwc", "nchw"]), default="nhwc",
+              show_default=True, help="Layout of 4-D model inputs/outputs (tflite target).")
+@click.option("--quantize", type=click.Choice(["dynamic"]), default=None,
+              help="Weight quantization (tflite: dynamic-range int8 weights).")
 @click.option("--debug", is_flag=True, help="Show tracebacks and rewrite declines.")
 def convert(model: Path, targets: str, output_dir, input_shapes, fp16, verify, atol, rtol,
-            inputs_npz, seed, report, opset, debug) -> None:
+            inputs_npz, seed, report, opset, io_layout, quantize, debug) -> None:
     """Convert MODEL (.pt / .pth / .torchscript TorchScript, .pt2 torch.export, .onnx)."""
     from .options import ConvertOptions
     from .ui import Ui
@@ -74,10 +78,71 @@ def convert(model: Path, targets: str, output_dir, input_shapes, fp16, verify, a
                           output_dir=output_dir or model.parent, input_shapes=shapes,
                           fp16=fp16, verify=verify, atol=atol, rtol=rtol,
                           inputs_npz=inputs_npz, seed=seed, report=report, debug=debug,
-                          opset=opset)
+                          opset=opset, io_layout=io_layout, quantize=quantize or "")
     ui = Ui(debug)
     code = ui.run_convert(model, opts)
     sys.exit(code)
+
+
+@main.command()
+@click.argument("model", required=False,
+                type=click.Path(exists=True, dir_okay=True, path_type=Path))
+@click.option("--to", "targets", default=None,
+              help="Target(s) to scan, comma separated [default: every installed target].")
+@click.option("--matrix", is_flag=True,
+              help="Print the global operator-support matrix from the registries instead.")
+@click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json", "html"]),
+              help="Output format [default: table on the terminal; from -o's suffix].")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report to this file (.md / .json / .html).")
+@click.option("--input-shape", "input_shapes", multiple=True, metavar="NAME=1x3x224x224",
+              help="Static input shape (NCHW); repeat per input.")
+@click.option("--opset", type=click.IntRange(13, 26), default=17, show_default=True,
+              help="ONNX opset the onnx target is scanned for.")
+@click.option("--fp16", is_flag=True, help="Scan for float16 weights (adds drift notes).")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def ops(model, targets, matrix, fmt, output, input_shapes, opset, fp16, debug) -> None:
+    """Which ops of MODEL each target supports, without converting (exit 0: all supported,
+    3: some are not). With --matrix: the support matrix of every frontend and target."""
+    from .errors import EXIT_USAGE
+    from .options import ConvertOptions
+
+    if not matrix and model is None:
+        click.echo("error: mconv ops needs MODEL or --matrix (mconv ops model.pt2 --to ncnn)",
+                   err=True)
+        sys.exit(EXIT_USAGE)
+    if matrix and fmt not in (None, "markdown", "json"):
+        click.echo("error: --matrix supports --format markdown or json", err=True)
+        sys.exit(EXIT_USAGE)
+    if targets is None:
+        import exporters
+
+        targets = ",".join(exporters.TARGETS)
+    shapes = dict(parse_shape(s) for s in input_shapes)
+    opts = ConvertOptions(targets=tuple(t.strip() for t in targets.split(",") if t.strip()),
+                          input_shapes=shapes, opset=opset, fp16=fp16, verify=False)
+    sys.exit(_run_ops(model, opts, matrix, fmt, output, debug))
+
+
+def _run_ops(model, opts, matrix, fmt, output, debug) -> int:
+    """Run ``mconv ops``; MconvErrors become one ``error:`` line and their exit code."""
+    import traceback
+
+    from .ops_report import run_ops
+
+    try:
+        return run_ops(model, opts, matrix, fmt, output)
+    except MconvError as e:
+        if debug:
+            click.echo(traceback.format_exc(), err=True)
+        click.echo(f"error: {e.one_line()}", err=True)
+        return e.exit_code
+    except Exception as e:  # a bug: short message, traceback with --debug
+        if debug:
+            click.echo(traceback.format_exc(), err=True)
+        click.echo(f"internal error: {type(e).__name__}: {e} (a bug in mconv; rerun with "
+                   "--debug for the traceback)", err=True)
+        return EXIT_INTERNAL
 
 
 def run() -> None:

@@ -28,6 +28,9 @@ class ConvertOptions:
             record it as metadata); empty when unknown.
         passes: names of the rewrite rules that fired, set by the pipeline after optimizing
             (exporters record them as metadata).
+        io_layout: layout of rank-4 graph inputs/outputs of layout-changing targets (TFLite):
+            ``"nhwc"`` (default) or ``"nchw"`` (the source layout).
+        quantize: ``""`` (none) or ``"dynamic"`` (int8 weights, dynamic-range; TFLite).
     """
 
     targets: tuple = ("ncnn",)
@@ -45,6 +48,8 @@ class ConvertOptions:
     opset: int = 17
     source_sha256: str = ""
     passes: tuple = ()
+    io_layout: str = "nhwc"
+    quantize: str = ""
 
     def tolerance(self) -> float:
         """The absolute tolerance factor: ``--atol`` or 1e-4 (fp32) / 1e-2 (fp16)."""

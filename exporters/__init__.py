@@ -20,7 +20,8 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-TARGETS = {"ncnn": "exporters.ncnn", "onnx": "exporters.onnx", "openvino": "exporters.openvino"}
+TARGETS = {"ncnn": "exporters.ncnn", "onnx": "exporters.onnx", "openvino": "exporters.openvino",
+           "tflite": "exporters.tflite"}
 
 
 def get(target: str) -> ModuleType:

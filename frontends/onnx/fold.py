@@ -13,12 +13,27 @@ Random ops are never folded.
 """
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import numpy as np
 
 NONDETERMINISTIC = frozenset({"RandomNormal", "RandomUniform", "RandomNormalLike",
                               "RandomUniformLike", "Multinomial", "Bernoulli"})
+#: Elements of one constant computed at load time (1 GiB of float32); a file asking for
+#: more (``ConstantOfShape`` of 1e15 elements) is refused instead of exhausting memory.
+MAX_FOLD_ELEMENTS = 1 << 28
+
+
+class FoldTooLarge(Exception):
+    """A node would compute a constant over :data:`MAX_FOLD_ELEMENTS` (the walk refuses it)."""
+
+
+def _check_size(shape, what: str) -> None:
+    dims = [int(d) for d in shape]
+    if min(dims, default=0) < 0 or math.prod(dims) > MAX_FOLD_ELEMENTS:
+        raise FoldTooLarge(f"{what} of shape {'x'.join(map(str, dims))} "
+                           f"({math.prod(dims):,} elements)")
 
 
 def foldable(pn, arrays: list) -> bool:
@@ -47,6 +62,7 @@ def fold_node(pn, arrays: list, version: int) -> Optional[list]:
         value = numpy_helper.to_array(attrs["value"].t) if "value" in attrs else \
             np.zeros(1, np.float32)
         shape = tuple(int(d) for d in arrays[0].reshape(-1))
+        _check_size(shape, "ConstantOfShape")
         return [np.full(shape, value.reshape(-1)[0], dtype=value.dtype)]
     if pn.op_type == "Identity":
         return [arrays[0]]
@@ -66,6 +82,10 @@ def fold_converted(cx, entry, n) -> Optional[list]:
     except Exception:  # Unsupported, GraphError, ...: leave it to the regular path
         res = None
     new = g.nodes[start:]
+    for node in new:  # shapes are inferred: refuse absurd constants before evaluating
+        for o in node.outputs:
+            if o.shape is not None and all(isinstance(d, int) for d in o.shape):
+                _check_size(o.shape, f"{node.op} output")
     values = _evaluate(new, SCHEMAS) if res is not None else None
     for node in new:  # detach: the emitted nodes only fed each other
         for i in range(len(node.inputs)):

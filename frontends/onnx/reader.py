@@ -38,6 +38,7 @@ def read_model(path: Path):
         raise UnreadableModelError(f"{path}: not a readable ONNX protobuf (truncated or "
                                    f"wrong format: {_first(e)})", REEXPORT) from None
     _check_structure(path, model)
+    _check_nodes(path, model)
     _load_external(path, model)
     if len(model.functions):
         model = _inline(path, model)
@@ -70,6 +71,39 @@ def _check_structure(path: Path, model) -> None:
         if o.name not in known:
             raise UnreadableModelError(f"{path}: graph output {o.name!r} is never produced",
                                        REEXPORT)
+
+
+def _check_nodes(path: Path, model) -> None:
+    """Names that are text (protobuf hands back bytes for non-UTF-8 ``string`` fields) and
+    ai.onnx nodes whose input / output counts fit their operator schema (onnx.defs).
+
+    Raises:
+        UnreadableModelError: naming the node.
+    """
+    from onnx import defs
+
+    g = model.graph
+    opset = max([o.version for o in model.opset_import if o.domain in ("", "ai.onnx")],
+                default=1)
+    texts = [v.name for v in (*g.input, *g.output, *g.initializer)]
+    for n in g.node:
+        fields = [n.name, n.op_type, n.domain, *n.input, *n.output]
+        if not all(isinstance(t, str) for t in fields + texts):
+            raise UnreadableModelError(f"{path}: a name is not UTF-8 text (corrupt file)",
+                                       REEXPORT)
+        texts = []
+        if n.domain not in ("", "ai.onnx") or not defs.has(n.op_type):
+            continue
+        try:
+            sch = defs.get_schema(n.op_type, opset)
+        except Exception:  # the op does not exist at this opset: the walk reports it
+            continue
+        ins, outs = len(n.input), len(n.output)
+        if not (sch.min_input <= ins <= sch.max_input and sch.min_output <= outs <= sch.max_output):
+            raise UnreadableModelError(
+                f"{path}: node {n.name or n.op_type!r} ({n.op_type}) has {ins} input(s) and "
+                f"{outs} output(s); opset {opset} allows {sch.min_input}..{sch.max_input} "
+                f"and {sch.min_output}..{sch.max_output}", REEXPORT)
 
 
 def _external_tensors(model) -> list:

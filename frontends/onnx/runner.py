@@ -35,6 +35,19 @@ def source_runner(path: Path, input_names: dict, output_names: list) -> Callable
     return run
 
 
+def _run_session(path: Path, sess, output_names: list, feeds: dict) -> list:
+    """``sess.run``; a refusal of the inputs (e.g. an --input-shape the file's static dims
+    contradict) is a usage error."""
+    try:
+        return sess.run(output_names, feeds)
+    except Exception as e:
+        msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        shapes = ", ".join(f"{k}={'x'.join(map(str, a.shape))}" for k, a in feeds.items())
+        raise UsageError(f"{path}: onnxruntime cannot run the source model on {shapes}: "
+                         f"{msg}", "check --input-shape against the model's inputs, or "
+                         "pass --no-verify") from None
+
+
 def _session(path: Path, output_names: list) -> Callable:
     import onnxruntime as ort
 
@@ -42,7 +55,7 @@ def _session(path: Path, output_names: list) -> Callable:
     so.log_severity_level = 3  # errors only: legacy-opset warnings are expected
     try:
         sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-        return lambda feeds: sess.run(output_names, feeds)
+        return lambda feeds: _run_session(path, sess, output_names, feeds)
     except Exception as e:
         ort_error = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
     try:
@@ -50,8 +63,16 @@ def _session(path: Path, output_names: list) -> Callable:
         from onnx.reference import ReferenceEvaluator
 
         ref = ReferenceEvaluator(onnx.load(str(path)))
-        return lambda feeds: ref.run(output_names, feeds)
     except Exception as e:
         raise UsageError(f"{path}: cannot run the source model for verification: "
                          f"onnxruntime: {ort_error}; onnx.reference: {str(e)[:120]}",
                          "pass --no-verify") from None
+
+    def run_reference(feeds: dict) -> list:
+        try:
+            return ref.run(output_names, feeds)
+        except Exception as e:  # an attribute or input the reference rejects at run time
+            raise UsageError(f"{path}: cannot run the source model for verification: "
+                             f"onnxruntime: {ort_error}; onnx.reference: "
+                             f"{str(e).splitlines()[0][:120]}", "pass --no-verify") from None
+    return run_reference

@@ -24,7 +24,7 @@ from converter.ops import ONNX_DTYPE_CODE
 from converter.registry import find_converter
 
 from .context import Ctx, OnnxNode, Unsupported, sanitize
-from .fold import NONDETERMINISTIC, fold_converted, fold_node, foldable
+from .fold import NONDETERMINISTIC, FoldTooLarge, fold_converted, fold_node, foldable
 
 FW = "onnx"
 STAGE = "frontend:onnx"
@@ -80,7 +80,9 @@ def walk(model, overrides: dict, name: str, path: Any = "") -> tuple[Graph, dict
     for pn in nodes:
         _node(cx, st, pn)
     if st.issues:
-        raise UnsupportedOpsError(st.issues)
+        err = UnsupportedOpsError(st.issues)
+        err.source_ops = dict(st.counts)  # every source op, for `mconv ops`
+        raise err
     _outputs(st, gp)
     return st.g, dict(sorted(st.counts.items()))
 
@@ -267,7 +269,12 @@ def _node(cx: Ctx, st: WalkState, pn) -> None:
         elif entry is None:
             _no_converter(st, op, label)
         return _poison(st, pn)
-    if _try_fold(cx, st, pn, ins, entry):
+    try:
+        folded = _try_fold(cx, st, pn, ins, entry)
+    except FoldTooLarge as e:
+        raise UnreadableModelError(f"{st.path}: node {label!r} ({op}) computes a constant at "
+                                   f"load time: {e}", "check the model's shapes") from None
+    if folded:
         return None
     if entry is None:
         _no_converter(st, op, label)

@@ -122,13 +122,26 @@ def _exported_runner(path: Path):
 
     def run(inputs: dict) -> list:
         if "run" not in state:
+            import logging
+            import tempfile
+
             import torch
 
+            from .pt2_reader import sanitized_copy
+
+            quiet = logging.getLogger("torch")  # load warnings carry tracebacks
+            level = quiet.level
+            quiet.setLevel(logging.CRITICAL)
             try:
-                ep = torch.export.load(str(path))
+                with tempfile.TemporaryDirectory(prefix="mconv-") as tmp:
+                    # only vetted members: torch.export.load unpickles sample inputs and
+                    # pickled weights with weights_only=False, and loads AOTI libraries
+                    ep = torch.export.load(str(sanitized_copy(path, Path(tmp) / "m.pt2")))
             except Exception as e:
                 raise UnreadableModelError(f"{path}: torch.export load failed: {_first(e)}",
                                            "re-save with torch.export.save") from None
+            finally:
+                quiet.setLevel(level)
             state["run"] = _runner(ep.module())
         return state["run"](inputs)
     return run

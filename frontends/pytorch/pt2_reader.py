@@ -31,6 +31,7 @@ Archive format (torch 2.13), from pytorch/pytorch:
 from __future__ import annotations
 
 import json
+import math
 import zipfile
 import zlib
 from pathlib import Path
@@ -65,6 +66,9 @@ NP_DTYPES = {n: n for n in ("uint8", "int8", "int16", "int32", "int64", "float16
                             "uint64")}
 NP_DTYPES["bfloat16"] = "uint16"
 _NONFINITE = {"Infinity": float("inf"), "-Infinity": float("-inf"), "NaN": float("nan")}
+#: A tensor may view its storage with overlapping (e.g. zero) strides, but materializing more
+#: than this from a smaller storage is refused (1e15 elements from one would exhaust memory).
+MAX_EXPANDED_BYTES = 1 << 30
 
 
 class _Bad(Exception):
@@ -214,7 +218,10 @@ def _view(buf: bytes, dtype: str, sizes: list, strides: list, offset: int,
     if np_dt is None:
         raise _Bad(f"weights of dtype {dtype} are not supported")
     dt = np.dtype(np_dt).newbyteorder("<" if byteorder == "little" else ">")
-    numel = int(np.prod(sizes, dtype=np.int64)) if sizes else 1
+    numel = math.prod(sizes)  # Python ints: no int64 overflow on absurd sizes
+    if numel * dt.itemsize > max(len(buf), MAX_EXPANDED_BYTES):
+        raise _Bad(f"sizes {sizes} make {numel:,} elements from a storage of {len(buf):,} "
+                   "bytes (absurd or overlapping strides)")
     if len(buf) % dt.itemsize:
         raise _Bad(f"{len(buf)} bytes is not a multiple of the {dtype} size {dt.itemsize}")
     need = 0 if numel == 0 else offset + 1 + sum((s - 1) * st for s, st in zip(sizes, strides))
@@ -257,6 +264,12 @@ class Payloads:
                 continue
             entries = field(ar, cfg, ar.json(cfg), "config")
             for fqn, meta in entries.items():
+                if not isinstance(meta, dict) or meta.get("use_pickle") is not False:
+                    # refused even when unreferenced: torch.export.load (verification)
+                    # would unpickle it with weights_only=False
+                    raise ar.error(cfg, f"{fqn!r} is stored as a pickle (a tensor subclass "
+                                   "or custom object); mconv never unpickles",
+                                   "export plain tensors (no subclasses)")
                 self.entries[fqn] = (folder, cfg, meta)
 
     def _legacy(self, folder: str, model: str, cfg: str) -> None:
@@ -442,6 +455,41 @@ def _bind(out: Any, res: Any, env: dict) -> None:
 
 
 # ------------------------------------------------------------------ program
+#: Members :func:`sanitized_copy` keeps (relative to the archive root); all else is dropped.
+SAFE_MEMBERS = ("models/", "data/weights/", "data/constants/", "archive_format",
+                "archive_version", "byteorder", ".data/")
+SAMPLE_INPUTS = "data/sample_inputs/"
+
+
+def vet_archive(ar: Pt2Archive) -> None:
+    """Refuse archives carrying compiled code (AOTInductor ``data/aotinductor/``: shared
+    libraries torch.export.load would load).
+
+    Raises:
+        UnreadableModelError: naming the member.
+    """
+    for n in sorted(ar.names):
+        if n.startswith(ar.member("data/aotinductor/")):
+            raise ar.error(n[len(ar.root):], "AOTInductor package (compiled code); mconv "
+                           "never loads code from a model file",
+                           "save the ExportedProgram with torch.export.save")
+
+
+def sanitized_copy(path: Path, dest: Path) -> Path:
+    """Copy the ``.pt2`` at ``path`` to ``dest`` with only the members the reader vetted
+    (:data:`SAFE_MEMBERS`) and the pickled sample inputs emptied, so ``torch.export.load``
+    (verification) finds nothing to unpickle or execute. Returns ``dest``."""
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(dest, "w") as out:
+        root = src.namelist()[0].split("/", 1)[0] + "/" if src.namelist() else ""
+        for info in src.infolist():
+            rel = info.filename[len(root):] if info.filename.startswith(root) else ""
+            if rel.startswith(SAMPLE_INPUTS):
+                out.writestr(info, b"")
+            elif rel.startswith(SAFE_MEMBERS):
+                out.writestr(info, src.read(info))
+    return Path(dest)
+
+
 def find_model(ar: Pt2Archive) -> str:
     """The program name: ``model`` (what ``torch.export.load`` returns).
 
@@ -477,11 +525,13 @@ def prescan(ar: Pt2Archive, rel: str, nodes: list) -> dict:
                                  f"overload {key} is not in aten_defaults.json", [name],
                                  "regenerate frontends/pytorch/aten_defaults.json"))
     try:
-        check_supported(pending)
+        check_supported(pending, counts)
     except UnsupportedOpsError as e:
-        raise UnsupportedOpsError(e.issues + unknown) from None
+        unknown = e.issues + unknown
     if unknown:
-        raise UnsupportedOpsError(unknown)
+        err = UnsupportedOpsError(unknown)
+        err.source_ops = counts  # every source op, for `mconv ops`
+        raise err
     return counts
 
 
@@ -598,6 +648,7 @@ def walk_pt2(path, overrides: dict, name: str = "graph") -> tuple[Graph, dict]:
         UsageError: a symbolic input dim and no override; UnsupportedOpsError.
     """
     with Pt2Archive(path) as ar:
+        vet_archive(ar)
         model = find_model(ar)
         rel = f"models/{model}.json"
         doc = ar.json(rel)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pickletools
 import zipfile
+import zlib
 from pathlib import Path
 
 from converter.errors import UnreadableModelError
@@ -70,13 +71,14 @@ def sniff(path: Path) -> str:
     try:
         with zipfile.ZipFile(path) as zf:
             names = zf.namelist()
-            bad = zf.testzip() if size < (64 << 20) else None
+            bad = zf.testzip() if check_bomb(path, zf.infolist(), size) < (64 << 20) else None
             kind = _archive_kind(names)
             if kind == "pickle":
                 pkl = next(n for n in names if n.endswith("data.pkl"))
                 raise UnreadableModelError(f"{path}: {_describe_pickle(zf.read(pkl))}",
                                            SAVE_HINT)
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error,
+            NotImplementedError, RuntimeError) as e:  # unknown compression, encryption
         raise UnreadableModelError(f"{path}: truncated or corrupt archive ({e})",
                                    "re-export the model") from None
     if bad is not None:
@@ -85,6 +87,37 @@ def sniff(path: Path) -> str:
         raise UnreadableModelError(f"{path}: zip archive is not a TorchScript or torch.export file",
                                    "pass a TorchScript .pt or a torch.export .pt2 file")
     return kind
+
+
+MAX_MEMBERS = 50_000  # a model archive holds one member per tensor plus code
+MAX_RATIO = 200  # deflate reaches ~1000:1 only on degenerate data (zip bombs)
+
+
+def check_bomb(path: Path, infos: list, size: int) -> int:
+    """Refuse a zip bomb from its central directory alone (nothing is inflated): too many
+    members, a member inflating over :data:`MAX_RATIO`:1, a stored member whose declared size
+    differs from its stored size, or a declared total far beyond the file size. Returns the
+    declared uncompressed total.
+
+    Raises:
+        UnreadableModelError: naming the member and the sizes.
+    """
+    if len(infos) > MAX_MEMBERS:
+        raise UnreadableModelError(f"{path}: {len(infos):,} archive members (over "
+                                   f"{MAX_MEMBERS:,}); not a model archive", "re-export the model")
+    for i in infos:
+        stored = i.compress_type == zipfile.ZIP_STORED
+        if (stored and i.file_size != i.compress_size) or (
+                not stored and i.file_size > (1 << 20) + MAX_RATIO * i.compress_size):
+            raise UnreadableModelError(
+                f"{path}: member {i.filename} declares {i.file_size:,} bytes from "
+                f"{i.compress_size:,} stored (a zip bomb or a corrupt archive); not inflated",
+                "re-export the model")
+    total = sum(i.file_size for i in infos)
+    if total > MAX_RATIO * size + (1 << 20):
+        raise UnreadableModelError(f"{path}: members declare {total:,} bytes in a {size:,}-byte "
+                                   "file (a zip bomb?); not inflated", "re-export the model")
+    return total
 
 
 def _archive_kind(names: list[str]):

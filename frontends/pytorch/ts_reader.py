@@ -516,7 +516,7 @@ def prescan(nodes: list) -> dict:
         counts[op] = counts.get(op, 0) + 1
         if op not in SCALAR_OPS:
             pending.append((op, ts_name(n)))
-    check_supported(pending)
+    check_supported(pending, counts)
     return counts
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import operator
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Optional
 
 import numpy as np
 
@@ -59,8 +59,9 @@ def to_numpy(t) -> np.ndarray:
     return np.ascontiguousarray(t.numpy())
 
 
-def check_supported(ops: Iterable[tuple[str, str]]) -> None:
-    """Raise one UnsupportedOpsError listing every (op, node name) without a converter."""
+def check_supported(ops: Iterable[tuple[str, str]], counts: Optional[dict] = None) -> None:
+    """Raise one UnsupportedOpsError listing every (op, node name) without a converter; the
+    error carries ``source_ops`` (``counts``, every source op of the model) for ``mconv ops``."""
     issues = []
     for op, name in ops:
         if find_converter(FW, op) is None:
@@ -68,7 +69,9 @@ def check_supported(ops: Iterable[tuple[str, str]]) -> None:
                                 f"no PyTorch converter for {op}", [name],
                                 "rewrite the model with supported ops or open an issue"))
     if issues:
-        raise UnsupportedOpsError(issues)
+        err = UnsupportedOpsError(issues)
+        err.source_ops = dict(counts or {})
+        raise err
 
 
 def run_converter(cx: Ctx, sn: SourceNode) -> Any:
@@ -173,7 +176,7 @@ def _ts_prescan(nodes) -> dict:
         counts[op] = counts.get(op, 0) + 1
         if op not in SCALAR_OPS:
             pending.append((op, _ts_name(n)))
-    check_supported(pending)
+    check_supported(pending, counts)
     return counts
 
 
@@ -305,7 +308,7 @@ def _fx_prescan(fx_nodes) -> dict:
             op, _ = op_name(str(n.target))
             counts[op] = counts.get(op, 0) + 1
             pending.append((op, sanitize(n.name)))
-    check_supported(pending)
+    check_supported(pending, counts)
     return counts
 
 
