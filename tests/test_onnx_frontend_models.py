@@ -20,7 +20,6 @@ from __future__ import annotations
 import fcntl
 import importlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -37,13 +36,6 @@ from frontends.onnx import load
 DATA = Path(onnx.__file__).parent / "backend" / "test" / "data"
 SETS = ("light", "pytorch-converted", "pytorch-operator", "simple")
 ATOL, RTOL = 1e-4, 1e-3
-# light models whose FC weights are 60..144 M parameters (240..575 MB of ncnn .bin) cost
-# 4..11 s each to write for ncnn and vgg19 ~6 s for OpenVINO; within the ~2 minute budget
-# of these files on 2 cores they are loaded (frontend test) and alexnet / zfnet512 (LRN)
-# run on OpenVINO; MCONV_ONNX_ALL=1 runs every pair.
-BIG_LIGHT = {"ncnn": ("light_bvlc_alexnet", "light_vgg19", "light_zfnet512"),
-             "openvino": ("light_vgg19",)}
-RUN_ALL = os.environ.get("MCONV_ONNX_ALL") == "1"
 # in-IR models a target mishandles (target problems, not frontend ones): reported in the
 # table as known-target-bug, not hidden and not failing this frontend's tests
 _F64 = ("float64 graph computed in f32 by the OpenVINO target (overflows; it should refuse "
@@ -196,8 +188,6 @@ def convert_and_run(path: Path, lm, target: str, out: Path, inputs: dict) -> lis
 
 
 def _target_row(set_, name, path, target, tmp: Path) -> tuple[str, str]:
-    if set_ == "light" and name in BIG_LIGHT.get(target, ()) and not RUN_ALL:
-        return "skipped", "over the test time budget (MCONV_ONNX_ALL=1 runs it)"
     status, lm = _frontend(path)
     if status == "outside-IR":
         return "outside-IR", lm
@@ -229,8 +219,6 @@ def test_light_model(tmp_path, name, target):
     status, detail = _target_row("light", name, DATA / "light" / f"{name}.onnx", target,
                                  tmp_path)
     print(f"\n== light {name} -> {target}: {status} {detail}")
-    if status == "skipped":
-        pytest.skip(detail)
     assert status == "pass", (status, detail)
 
 
