@@ -25,3 +25,24 @@ def fixture_dir() -> Path:
     """Folder holding the built fixtures (``fixtures/build.py`` is idempotent and caches)."""
     FIXTURE_DIR.mkdir(parents=True, exist_ok=True)
     return FIXTURE_DIR
+
+
+def built_fixture(fixture_dir: Path, name: str) -> Path:
+    """Build fixture ``name`` into ``fixture_dir`` once (an fcntl lock serializes the xdist
+    workers; ``fixtures.build.build`` skips files that are up to date); returns the folder."""
+    import fcntl
+
+    from fixtures.build import build
+
+    with open(fixture_dir / f".{name}.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        build(name, fixture_dir)
+    return fixture_dir
+
+
+def fixture_shapes(fdir: Path, name: str) -> dict:
+    """Input name -> NCHW shape of a built fixture, from its ``<name>.json``."""
+    import json
+
+    meta = json.loads((fdir / f"{name}.json").read_text())
+    return {k: tuple(v) for k, v in meta["inputs"].items()}

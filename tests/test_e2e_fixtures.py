@@ -6,7 +6,6 @@ more layers than pnnx makes from the same TorchScript file) and output is byte-i
 between two runs."""
 from __future__ import annotations
 
-import fcntl
 import json
 import shutil
 import subprocess
@@ -20,24 +19,16 @@ pytest.importorskip("ncnn")
 
 from converter.options import ConvertOptions  # noqa: E402
 from converter.pipeline import run  # noqa: E402
-from fixtures.build import FIXTURES, build  # noqa: E402
+from fixtures.build import FIXTURES  # noqa: E402
 from tests.conftest import run_mconv  # noqa: E402
+from tests.conftest import fixture_shapes as _shape_args  # noqa: E402
+from tests.conftest import built_fixture as _fixture  # noqa: E402
 
 NAMES = sorted(FIXTURES)
 
 
-def _fixture(fixture_dir: Path, name: str) -> Path:
-    """Build (once, under a lock shared by xdist workers) and return the fixture folder."""
-    lock = fixture_dir / f".{name}.lock"
-    with open(lock, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        build(name, fixture_dir)
-    return fixture_dir
 
 
-def _shape_args(fdir: Path, name: str) -> dict:
-    meta = json.loads((fdir / f"{name}.json").read_text())
-    return {k: tuple(v) for k, v in meta["inputs"].items()}
 
 
 def _layers(param: Path) -> list[str]:

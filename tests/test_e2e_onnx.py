@@ -5,7 +5,6 @@ opset-20 reference, the metadata the writer records, byte-identical output betwe
 and the CLI."""
 from __future__ import annotations
 
-import fcntl
 import json
 from pathlib import Path
 
@@ -17,19 +16,13 @@ pytest.importorskip("onnxruntime")
 
 from converter.options import ConvertOptions  # noqa: E402
 from converter.pipeline import run, sha256  # noqa: E402
-from fixtures.build import FIXTURES, build  # noqa: E402
+from fixtures.build import FIXTURES  # noqa: E402
 from tests.conftest import run_mconv  # noqa: E402
+from tests.conftest import built_fixture as _fixture  # noqa: E402
 
 NAMES = sorted(FIXTURES)
 
 
-def _fixture(fixture_dir: Path, name: str) -> Path:
-    """Build (once, under a lock shared by xdist workers) and return the fixture folder."""
-    lock = fixture_dir / f".{name}.lock"
-    with open(lock, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        build(name, fixture_dir)
-    return fixture_dir
 
 
 def _shapes(fdir: Path, name: str) -> dict:

@@ -6,7 +6,6 @@ no more ops than OpenVINO's own converter (``openvino.convert_model``, what ``ov
 from the same ``.pt2`` (full table: bench/openvino_vs_ovc.py). One CLI run checks the report."""
 from __future__ import annotations
 
-import fcntl
 import json
 from pathlib import Path
 
@@ -18,26 +17,17 @@ pytest.importorskip("openvino")
 from converter.options import ConvertOptions  # noqa: E402
 from converter.pipeline import run  # noqa: E402
 from exporters.openvino import describe  # noqa: E402
-from fixtures.build import FIXTURES, build  # noqa: E402
+from fixtures.build import FIXTURES  # noqa: E402
 from tests.conftest import run_mconv  # noqa: E402
+from tests.conftest import built_fixture as _fixture  # noqa: E402
 
 NAMES = sorted(FIXTURES)
 TORCHSCRIPT = ["mtcnn_onet_pretrained", "shufflenet_v2", "yolo_small"]
 OVC_COMPARED = ["mtcnn_pnet", "mtcnn_rnet", "mtcnn_onet"]
 
 
-def _fixture(fixture_dir: Path, name: str) -> Path:
-    """Build (once, under a lock shared by xdist workers) and return the fixture folder."""
-    lock = fixture_dir / f".{name}.lock"
-    with open(lock, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        build(name, fixture_dir)
-    return fixture_dir
 
 
-def _shape_args(fdir: Path, name: str) -> dict:
-    meta = json.loads((fdir / f"{name}.json").read_text())
-    return {k: tuple(v) for k, v in meta["inputs"].items()}
 
 
 def _convert(path: Path, out: Path, **kw):

@@ -17,14 +17,14 @@
 """
 from __future__ import annotations
 
-import fcntl
 import importlib
-import json
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
+from tests.conftest import built_fixture as _fixture  # noqa: E402
+from tests.conftest import fixture_shapes as _shapes  # noqa: E402
 from onnx import numpy_helper
 
 from converter.errors import UnsupportedOpsError
@@ -242,20 +242,8 @@ def test_backend_target(tmp_path, set_, target):
 
 
 # ----------------------------------------------------------------- fixture round trips
-def _fixture(fixture_dir: Path, name: str) -> Path:
-    """Build (once, under a lock shared by xdist workers) and return the fixture folder."""
-    from fixtures.build import build
-
-    lock = fixture_dir / f".{name}.lock"
-    with open(lock, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        build(name, fixture_dir)
-    return fixture_dir
 
 
-def _shapes(fdir: Path, name: str) -> dict:
-    meta = json.loads((fdir / f"{name}.json").read_text())
-    return {k: tuple(v) for k, v in meta["inputs"].items()}
 
 
 def _onnx_via_ir(fdir: Path, name: str, out: Path) -> Path:
