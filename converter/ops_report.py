@@ -653,5 +653,5 @@ def run_ops(model: Optional[Path], options, matrix: bool, fmt: Optional[str],
     else:
         write_text(Path(output), text)
         verdict = "" if matrix else f"; {_verdict(rep)}"
-        Console(highlight=False).print(f"wrote {output}{verdict}", markup=False)
+        Console(highlight=False, soft_wrap=True).print(f"wrote {output}{verdict}", markup=False)
     return code
