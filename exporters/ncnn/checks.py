@@ -6,20 +6,24 @@ lowering touches must be float32, statically shaped, have batch dim 0 == 1 and r
 """
 from __future__ import annotations
 
-from typing import Iterable, Optional
+import functools
+from typing import Optional
 
 import numpy as np
 
+from converter import checks as _shared
+from converter.checks import axis_of, node_tensors
 from converter.ir import Node, Value
 from converter.registry import Check
 
 
 def tensors(node: Node) -> list[Value]:
-    """Non-constant inputs, the first output and every used output of ``node`` (an unused
-    secondary output such as Dropout's mask is not a tensor ncnn computes)."""
-    ins = [v for v in node.inputs if v is not None and not v.is_const]
-    outs = [v for i, v in enumerate(node.outputs) if i == 0 or v.uses]
-    return ins + outs
+    """The tensors a lowering computes: see :func:`converter.checks.node_tensors`."""
+    return node_tensors(node, consts=False)
+
+
+const_inputs = functools.partial(_shared.const_inputs, "ncnn")
+rank_in = functools.partial(_shared.rank_in, "ncnn")
 
 
 def _batch_ok(node: Node) -> bool:
@@ -55,13 +59,6 @@ def checks(*extra: Check) -> tuple:
     return COMMON + tuple(extra)
 
 
-def const_inputs(*indices: int, text: str = "", code: str = "ncnn.const") -> Check:
-    """Inputs ``indices`` (when present) are constants."""
-    def fn(node: Node) -> bool:
-        return all(node.input(i) is None or node.input(i).is_const for i in indices)
-    return Check(text or f"inputs {', '.join(map(str, indices))} are constants", fn, code)
-
-
 def scalar_of(node: Node, i: int) -> Optional[float]:
     """The float value of a constant scalar (size-1) input ``i``, None when absent."""
     v = node.input(i)
@@ -71,19 +68,6 @@ def scalar_of(node: Node, i: int) -> Optional[float]:
     if arr.size != 1:
         raise ValueError(f"{node.name}: input {i} is not a scalar")
     return float(arr.reshape(()))
-
-
-def axis_of(node: Node, key: str = "axis", default: int = 0) -> int:
-    """A normalized axis attribute of ``node`` against its first input's rank."""
-    rank = len(node.inputs[0].shape)
-    a = int(node.attrs.get(key, default))
-    return a + rank if a < 0 else a
-
-
-def rank_in(ranks: Iterable[int], text: str) -> Check:
-    """The first input's rank is one of ``ranks``."""
-    allowed = frozenset(ranks)
-    return Check(text, lambda n: len(n.inputs[0].shape) in allowed, "ncnn.rank")
 
 
 NOT_BATCH_AXIS = Check("the axis is not the batch axis 0", lambda n: axis_of(n) != 0,

@@ -6,8 +6,10 @@ tensor a node touches has a known rank and an element type OpenVINO names
 """
 from __future__ import annotations
 
-from typing import Iterable
+import functools
 
+from converter import checks as _shared
+from converter.checks import node_tensors
 from converter.ir import Node, Value
 from converter.registry import Check
 
@@ -15,10 +17,12 @@ from .context import OV_TYPES
 
 
 def tensors(node: Node) -> list[Value]:
-    """Inputs and used outputs (plus the first output) of ``node``."""
-    ins = [v for v in node.inputs if v is not None]
-    outs = [v for i, v in enumerate(node.outputs) if i == 0 or v.uses]
-    return ins + outs
+    """The tensors a lowering computes: see :func:`converter.checks.node_tensors`."""
+    return node_tensors(node, consts=True)
+
+
+const_inputs = functools.partial(_shared.const_inputs, "openvino")
+rank_in = functools.partial(_shared.rank_in, "openvino")
 
 
 def _dtype_ok(node: Node) -> bool:
@@ -40,28 +44,8 @@ def checks(*extra: Check) -> tuple:
     return COMMON + tuple(extra)
 
 
-def const_inputs(*indices: int, text: str = "") -> Check:
-    """Inputs ``indices`` (when present) are constants."""
-    def fn(node: Node) -> bool:
-        return all(node.input(i) is None or node.input(i).is_const for i in indices)
-    return Check(text or f"inputs {', '.join(map(str, indices))} are constants", fn,
-                 "openvino.const")
-
-
-def rank_in(ranks: Iterable[int], text: str) -> Check:
-    """The first input's rank is one of ``ranks``."""
-    allowed = frozenset(ranks)
-    return Check(text, lambda n: len(n.inputs[0].shape) in allowed, "openvino.rank")
-
-
 def static_out(text: str = "output shape is static") -> Check:
     """Every dim of the first output is a known int."""
     return Check(text, lambda n: all(isinstance(d, int) for d in n.outputs[0].shape),
                  "openvino.dynamic")
 
-
-def axis_of(node: Node, key: str = "axis", default: int = 0) -> int:
-    """A normalized (non-negative) axis attribute against the first input's rank."""
-    rank = len(node.inputs[0].shape)
-    a = int(node.attrs.get(key, default))
-    return a + rank if a < 0 else a

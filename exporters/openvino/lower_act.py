@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from converter.checks import axis_of
 from converter.ir import Node
 from converter.ops import attr
 from converter.registry import Check, lowering
 
-from .checks import axis_of, checks, const_inputs
+from .checks import checks, const_inputs
 from .context import LowerCtx
 
 HSIGMOID = (1.0 / 6.0, 0.5)  # HSigmoid-5 == max(0, min(1, x/6 + 1/2))

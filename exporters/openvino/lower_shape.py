@@ -24,11 +24,12 @@ from typing import Optional
 
 import numpy as np
 
+from converter.checks import axis_of
 from converter.ir import Graph, Node, Value
 from converter.ops import attr
 from converter.registry import Check, lowering
 
-from .checks import axis_of, checks, const_inputs
+from .checks import checks, const_inputs
 from .context import LowerCtx
 
 

@@ -6,8 +6,10 @@ names (:data:`~exporters.tflite.context.DTYPES`; ``tflite.dtype``).
 """
 from __future__ import annotations
 
-from typing import Iterable
+import functools
 
+from converter import checks as _shared
+from converter.checks import node_tensors
 from converter.ir import Node, Value
 from converter.registry import Check
 
@@ -15,10 +17,12 @@ from .context import DTYPES
 
 
 def tensors(node: Node) -> list[Value]:
-    """Inputs and used outputs (plus the first output) of ``node``."""
-    ins = [v for v in node.inputs if v is not None]
-    outs = [v for i, v in enumerate(node.outputs) if i == 0 or v.uses]
-    return ins + outs
+    """The tensors a lowering computes: see :func:`converter.checks.node_tensors`."""
+    return node_tensors(node, consts=True)
+
+
+const_inputs = functools.partial(_shared.const_inputs, "tflite")
+rank_in = functools.partial(_shared.rank_in, "tflite")
 
 
 def static(v: Value) -> bool:
@@ -36,20 +40,6 @@ COMMON = (STATIC, DTYPE)
 def checks(*extra: Check) -> tuple:
     """The common checks followed by ``extra``."""
     return COMMON + tuple(extra)
-
-
-def const_inputs(*indices: int, text: str = "") -> Check:
-    """Inputs ``indices`` (when present) are constants."""
-    def fn(node: Node) -> bool:
-        return all(node.input(i) is None or node.input(i).is_const for i in indices)
-    return Check(text or f"inputs {', '.join(map(str, indices))} are constants", fn,
-                 "tflite.const")
-
-
-def rank_in(ranks: Iterable[int], text: str) -> Check:
-    """The first input's rank is one of ``ranks``."""
-    allowed = frozenset(ranks)
-    return Check(text, lambda n: len(n.inputs[0].shape) in allowed, "tflite.rank")
 
 
 def max_rank(limit: int = 6) -> Check:
