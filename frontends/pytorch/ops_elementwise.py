@@ -6,7 +6,6 @@ takes the tensor operand's dtype (torch type promotion, ``torch/_prims_common``)
 """
 from __future__ import annotations
 
-import numpy as np
 
 from converter.ir import Value
 from converter.registry import Check, converter

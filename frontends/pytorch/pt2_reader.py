@@ -33,16 +33,16 @@ from __future__ import annotations
 import json
 import math
 import zipfile
-import zlib
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 
-from converter.errors import Issue, UnreadableModelError, UnsupportedOpsError
+from converter.errors import Issue, UnsupportedOpsError
 from converter.ir import Graph
 from converter.registry import find_converter
 
+from .archive import ZipModel
 from .context import Ctx, SourceNode, op_name, sanitize
 from .walk import FW, _flatten, _set_outputs, _shape_for, check_supported, run_converter, \
     stack_loc
@@ -117,43 +117,10 @@ def normalize(schema: list, given: dict) -> dict:
 
 
 # ------------------------------------------------------------------ archive access
-class Pt2Archive:
+class Pt2Archive(ZipModel):
     """The members of one ``.pt2`` zip; every failure names the file and the member."""
 
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        try:
-            self.zf = zipfile.ZipFile(self.path)
-            names = self.zf.namelist()
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
-            raise UnreadableModelError(f"{self.path}: truncated or corrupt archive ({e})",
-                                       HINT) from None
-        self.names = set(names)
-        self.root = names[0].split("/", 1)[0] + "/" if names and "/" in names[0] else ""
-
-    def __enter__(self) -> "Pt2Archive":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.zf.close()
-
-    def member(self, rel: str) -> str:
-        return self.root + rel
-
-    def error(self, rel: str, msg: str, hint: str = HINT) -> UnreadableModelError:
-        return UnreadableModelError(f"{self.path}: member {self.member(rel)}: {msg}", hint)
-
-    def has(self, rel: str) -> bool:
-        return self.member(rel) in self.names
-
-    def read(self, rel: str) -> bytes:
-        """The bytes of member ``rel`` (CRC-checked by zipfile)."""
-        if not self.has(rel):
-            raise self.error(rel, "missing from the archive")
-        try:
-            return self.zf.read(self.member(rel))
-        except (zipfile.BadZipFile, OSError, EOFError, zlib.error, ValueError) as e:
-            raise self.error(rel, f"truncated or corrupt ({e})") from None
+    hint = HINT
 
     def json(self, rel: str) -> Any:
         try:

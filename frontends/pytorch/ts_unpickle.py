@@ -37,8 +37,6 @@ from __future__ import annotations
 import collections
 import io
 import pickle
-import zipfile
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +44,7 @@ import numpy as np
 
 from converter.errors import UnreadableModelError
 
+from .archive import ZipModel
 from .pt2_reader import _Bad, _view
 
 HINT = "re-save the model with torch.jit.save"
@@ -197,48 +196,15 @@ class RestrictedUnpickler(pickle.Unpickler):
         return self.archive.storage(self.folder, str(pid[2]), tag.dtype)
 
 
-class TSArchive:
-    """The members of one TorchScript zip; every failure names the file and the member."""
+class TSArchive(ZipModel):
+    """The members of one TorchScript zip, plus its storages (shared between tensors)."""
+
+    hint = HINT
 
     def __init__(self, path: Path):
-        self.path = Path(path)
-        try:
-            self.zf = zipfile.ZipFile(self.path)
-            names = self.zf.namelist()
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
-            raise UnreadableModelError(f"{self.path}: truncated or corrupt archive ({e})",
-                                       HINT) from None
-        self.names = set(names)
-        self.root = names[0].split("/", 1)[0] + "/" if names and "/" in names[0] else ""
+        super().__init__(path)
         self.storages: dict = {}
         self.byteorder = "little"
-
-    def __enter__(self) -> "TSArchive":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.zf.close()
-
-    def error(self, rel: str, msg: str) -> UnreadableModelError:
-        return UnreadableModelError(f"{self.path}: member {self.root}{rel}: {msg}", HINT)
-
-    def has(self, rel: str) -> bool:
-        return self.root + rel in self.names
-
-    def read(self, rel: str) -> bytes:
-        """The bytes of member ``rel`` (CRC-checked by zipfile)."""
-        if not self.has(rel):
-            raise self.error(rel, "missing from the archive")
-        try:
-            return self.zf.read(self.root + rel)
-        except (zipfile.BadZipFile, OSError, EOFError, zlib.error, ValueError) as e:
-            raise self.error(rel, f"truncated or corrupt ({e})") from None
-
-    def text(self, rel: str) -> str:
-        try:
-            return self.read(rel).decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise self.error(rel, f"not UTF-8 text ({e})") from None
 
     def storage(self, folder: str, key: str, dtype: str) -> Storage:
         """The storage ``<folder>/<key>``, one record per key (tensors may share it)."""
