@@ -10,10 +10,11 @@ producer; they never live in attributes. Node lists are kept in topological orde
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
+
+from .names import NameSet
 
 Dim = Any  # int, a symbolic str, or None
 Shape = Optional[tuple]
@@ -129,26 +130,13 @@ class Graph:
         self.inputs: list[Value] = []
         self.outputs: list[Value] = []
         self.nodes: list[Node] = []
-        self._names: dict[str, set] = {"value": set(), "node": set()}
-        self._counter: dict[tuple, int] = {}
+        self._names = {"value": NameSet(), "node": NameSet()}
 
     # ----------------------------------------------------------------- naming
     def unique_name(self, base: str, kind: str = "value") -> str:
         """Return ``base`` if unused among this graph's ``kind`` names ("value" or "node"),
         else ``base_N`` with the next free N."""
-        base = base or "v"
-        names = self._names[kind]
-        if base not in names:
-            names.add(base)
-            return base
-        n = self._counter.get((kind, base), 0)
-        while True:
-            n += 1
-            cand = f"{base}_{n}"
-            if cand not in names:
-                self._counter[(kind, base)] = n
-                names.add(cand)
-                return cand
+        return self._names[kind].unique(base or "v")
 
     # ---------------------------------------------------------------- builders
     def add_input(self, name: str, dtype: str, shape: Sequence[Dim]) -> Value:

@@ -21,6 +21,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from converter.ir import Graph, Node, Value
+from converter.names import NameSet
 
 from .names import io_names
 
@@ -98,7 +99,7 @@ class LowerCtx:
         self._values: dict[int, list[Value]] = {}
         self._skip: set[int] = set()
         self._cache: dict[tuple, int] = {}
-        self._layer_names: set[str] = set()
+        self._layer_names = NameSet()
 
     # ------------------------------------------------------------------ blobs
     def new_blob(self, hint: str, shape: Sequence) -> int:
@@ -168,12 +169,7 @@ class LowerCtx:
     # ----------------------------------------------------------------- layers
     def layer_name(self, base: str) -> str:
         """``base``, or ``base_N`` when a layer already has that name."""
-        name, n = base, 0
-        while name in self._layer_names:
-            n += 1
-            name = f"{base}_{n}"
-        self._layer_names.add(name)
-        return name
+        return self._layer_names.unique(base)
 
     def emit(self, type_: str, name: str, inputs: list, outputs: list,
              params: Optional[dict] = None, weights: Optional[list] = None) -> Layer:

@@ -18,6 +18,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from converter.ir import Graph, Node, Value
+from converter.names import NameSet
 
 
 @dataclass
@@ -89,7 +90,8 @@ class OnnxCtx:
         self.nodes: list[OnnxNode] = []
         self.initializers: dict[str, np.ndarray] = {}
         self.value_info: dict[str, TensorInfo] = {}
-        self._taken: set[str] = {v.name for v in graph.values()} | {n.name for n in graph.nodes}
+        self._taken = NameSet([v.name for v in graph.values()] +
+                              [n.name for n in graph.nodes])
         self._const_names: dict[int, str] = {}
         self._const_cache: dict[tuple, str] = {}
 
@@ -97,12 +99,7 @@ class OnnxCtx:
     def unique(self, base: str) -> str:
         """``base``, or ``base_N`` with the first free N, reserved against every IR name and
         every name handed out before."""
-        name, n = base, 0
-        while name in self._taken:
-            n += 1
-            name = f"{base}_{n}"
-        self._taken.add(name)
-        return name
+        return self._taken.unique(base)
 
     def name(self, v: Optional[Value]) -> str:
         """Tensor name of an IR input: ``""`` for an omitted one; a constant becomes an

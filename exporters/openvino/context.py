@@ -23,6 +23,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from converter.ir import Graph, Node, Value
+from converter.names import NameSet
 
 #: IR dtype name -> OpenVINO element type name (``openvino.Type``; Constant-1 spec:
 #: docs/articles_en/documentation/openvino-ir-format/operation-sets/operation-specs/
@@ -68,7 +69,7 @@ class LowerCtx:
         self.options = options
         self._out: dict[int, Any] = {}
         self._cast: dict[tuple, Any] = {}  # (id(const value), dtype) -> cast Constant output
-        self._names: set[str] = set()
+        self._names = NameSet()
         self.parameters: list = []
 
     # ------------------------------------------------------------------ names
@@ -76,12 +77,7 @@ class LowerCtx:
         """A friendly name not used yet in this model: ``base`` or ``base/role``, with ``_N``
         appended on a clash (deterministic: depends only on the lowering order)."""
         cand = f"{base}/{role}" if role else base
-        out, n = cand, 0
-        while out in self._names:
-            n += 1
-            out = f"{cand}_{n}"
-        self._names.add(out)
-        return out
+        return self._names.unique(cand)
 
     # ------------------------------------------------------------------ values
     def const(self, array: Any, name: str, dtype: Optional[str] = None):

@@ -15,6 +15,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from converter.names import NameSet
+
 #: numpy dtype name -> ``TensorType`` (schema.fbs ``enum TensorType``).
 TENSOR_TYPES = {"float32": 0, "float16": 1, "int32": 2, "uint8": 3, "int64": 4, "bool": 6,
                 "int16": 7, "int8": 9, "float64": 10}
@@ -84,16 +86,11 @@ class TModel:
         self.output_names: list[str] = []
         self.description = ""
         self.metadata: dict[str, bytes] = {}
-        self._names: set[str] = set()
+        self._names = NameSet()
 
     def unique(self, base: str) -> str:
         """``base``, or ``base_N`` with the first free N."""
-        name, n = base, 0
-        while name in self._names:
-            n += 1
-            name = f"{base}_{n}"
-        self._names.add(name)
-        return name
+        return self._names.unique(base)
 
     def tensor(self, name: str, shape: Sequence[int], dtype: str = "float32") -> int:
         """Append an activation tensor; returns its index."""
