@@ -46,3 +46,20 @@ def fixture_shapes(fdir: Path, name: str) -> dict:
 
     meta = json.loads((fdir / f"{name}.json").read_text())
     return {k: tuple(v) for k, v in meta["inputs"].items()}
+
+
+def assert_same_graph(ref, ref_counts: dict, got, counts: dict):
+    """Two walks of one model agree: identical ``Graph.dump()``, source op counts and
+    constant arrays (dtype, shape, values); ``got`` validates. Returns ``got``."""
+    import numpy as np
+
+    assert got.dump() == ref.dump()
+    assert counts == ref_counts
+    a = {v.name: v.const for v in ref.values() if v.is_const}
+    b = {v.name: v.const for v in got.values() if v.is_const}
+    assert a.keys() == b.keys()
+    for k in a:
+        assert a[k].dtype == b[k].dtype and a[k].shape == b[k].shape, k
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    got.validate()
+    return got

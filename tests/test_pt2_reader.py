@@ -28,8 +28,8 @@ from fixtures.build import FIXTURES, build  # noqa: E402
 from frontends.pytorch import gen_aten_defaults, pt2_reader  # noqa: E402
 from frontends.pytorch.pt2_reader import walk_pt2  # noqa: E402
 from frontends.pytorch.walk import walk_exported  # noqa: E402
-from tests.conftest import ROOT  # noqa: E402
-from tests.test_pytorch_frontend import CASES, _model  # noqa: E402
+from tests.conftest import ROOT, assert_same_graph  # noqa: E402
+from tests.test_pytorch_frontend import CASES, Fn, _model  # noqa: E402
 
 LOCAL = sorted(n for n, f in FIXTURES.items() if "pretrained" not in f.tags)
 
@@ -50,33 +50,13 @@ def _save(model, example, folder: Path, name: str = "m", dynamic_shapes=None) ->
     return path
 
 
-def _consts(g) -> dict:
-    return {v.name: v.const for v in g.values() if v.is_const}
-
 
 def _assert_same(path: Path, overrides: dict | None = None):
     """walk_pt2 and walk_exported(torch.export.load) agree; returns the reader's graph."""
     ref, ref_counts = walk_exported(torch.export.load(str(path)), dict(overrides or {}), "m")
     got, counts = walk_pt2(path, dict(overrides or {}), "m")
-    assert got.dump() == ref.dump()
-    assert counts == ref_counts
-    a, b = _consts(ref), _consts(got)
-    assert a.keys() == b.keys()
-    for k in a:
-        assert a[k].dtype == b[k].dtype and a[k].shape == b[k].shape, k
-        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
-    got.validate()
-    return got
+    return assert_same_graph(ref, ref_counts, got, counts)
 
-
-class Fn(nn.Module):
-    def __init__(self, fn, *mods):
-        super().__init__()
-        self.fn = fn
-        self.mods = nn.ModuleList(mods)
-
-    def forward(self, x):
-        return self.fn(x, *self.mods)
 
 
 class Two(nn.Module):
@@ -185,7 +165,8 @@ def test_weights_are_views_of_a_shared_storage(tmp_path):
     assert len({e["path_name"] for e in entries.values()}) == 1
     assert entries["row"]["tensor_meta"]["storage_offset"] == {"as_int": 12}
     g = _assert_same(path)
-    np.testing.assert_array_equal(_consts(g)["every3"], np.arange(48.).reshape(4, 12)[:, ::3])
+    every3 = next(v.const for v in g.values() if v.is_const and v.name == "every3")
+    np.testing.assert_array_equal(every3, np.arange(48.).reshape(4, 12)[:, ::3])
 
 
 def test_symbolic_batch_needs_an_override(tmp_path):

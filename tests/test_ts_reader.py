@@ -31,7 +31,7 @@ from frontends.pytorch import ts_reader  # noqa: E402
 from frontends.pytorch.ts_reader import walk_ts_file  # noqa: E402
 from frontends.pytorch.ts_unpickle import NotInterpretable  # noqa: E402
 from frontends.pytorch.walk import walk_torchscript  # noqa: E402
-from tests.conftest import ROOT  # noqa: E402
+from tests.conftest import ROOT, assert_same_graph  # noqa: E402
 from tests.test_pytorch_frontend import CASES, _model  # noqa: E402
 
 
@@ -49,24 +49,13 @@ def _shapes(pt: Path) -> dict:
     return {k: tuple(v) for k, v in meta["inputs"].items()}
 
 
-def _consts(g) -> dict:
-    return {v.name: v.const for v in g.values() if v.is_const}
-
 
 def _assert_same(path: Path, overrides: dict):
     """walk_ts_file and walk_torchscript over torch's inlined graph agree."""
     module = torch.jit.load(str(path), map_location="cpu").eval()
     ref, ref_counts = walk_torchscript(module, dict(overrides), "m", module.inlined_graph)
     got, counts = walk_ts_file(path, dict(overrides), "m")
-    assert got.dump() == ref.dump()
-    assert counts == ref_counts
-    a, b = _consts(ref), _consts(got)
-    assert a.keys() == b.keys()
-    for k in a:
-        assert a[k].dtype == b[k].dtype and a[k].shape == b[k].shape, k
-        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
-    got.validate()
-    return got
+    return assert_same_graph(ref, ref_counts, got, counts)
 
 
 def _trace(model, shape, path: Path) -> Path:
