@@ -17,8 +17,6 @@ Writes ``bench/results/ncnn_vs_pnnx-<date>.json`` and prints a Markdown table.
 """
 from __future__ import annotations
 
-import argparse
-import datetime as dt
 import json
 import shutil
 import statistics
@@ -30,7 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+import benchlib  # bench/ is on sys.path when these run as scripts
+
+ROOT = benchlib.ROOT
 
 
 def _timed(cmd: list, cwd: Path) -> tuple[float, subprocess.CompletedProcess]:
@@ -131,9 +131,7 @@ def bench_one(name: str, fdir: Path, runs: int, iters: int) -> dict:
 
 
 def markdown(rows: list) -> str:
-    def f(r, k, fmt="{:.2f}"):
-        return fmt.format(r[k]) if k in r else "err"
-
+    f = benchlib.cell
     lines = ["| fixture | mconv .pt s | mconv .pt2 s | pnnx s | layers mconv / pnnx | "
              "latency 1t ms mconv / pnnx | latency 2t ms mconv / pnnx |",
              "|---|---|---|---|---|---|---|"]
@@ -146,24 +144,13 @@ def markdown(rows: list) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--fixtures", type=Path, default=ROOT / "fixtures" / "out")
-    ap.add_argument("--only", nargs="*")
+    ap = benchlib.parser(__doc__)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--iters", type=int, default=20)
     args = ap.parse_args()
-    sys.path.insert(0, str(ROOT))
-    from fixtures.build import FIXTURES, build
-
-    names = args.only or list(FIXTURES)
-    for n in names:
-        build(n, args.fixtures)
-    rows = [bench_one(n, args.fixtures, args.runs, args.iters) for n in names]
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    stamp = dt.date.today().isoformat()
-    (out / f"ncnn_vs_pnnx-{stamp}.json").write_text(json.dumps(rows, indent=2) + "\n")
-    print(markdown(rows))
+    rows = benchlib.each_fixture(args, lambda n: bench_one(n, args.fixtures, args.runs,
+                                                           args.iters))
+    benchlib.save("ncnn_vs_pnnx", rows, markdown(rows))
 
 
 if __name__ == "__main__":

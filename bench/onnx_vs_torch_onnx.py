@@ -23,18 +23,17 @@ Install the peers with ``pip install -c constraints.txt -e '.[bench]'``. Writes
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
-import datetime as dt
 import io
-import json
 import sys
 import tempfile
 import time
 import warnings
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+import benchlib  # bench/ is on sys.path when these run as scripts
+
+ROOT = benchlib.ROOT
 OPSET = 17
 
 
@@ -194,26 +193,11 @@ def markdown(rows: list) -> str:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--fixtures", type=Path, default=ROOT / "fixtures" / "out")
-    ap.add_argument("--only", nargs="*")
+    ap = benchlib.parser(__doc__)
     ap.add_argument("--check", action="store_true", help="exit 1 if mconv loses anywhere")
     args = ap.parse_args()
-    sys.path.insert(0, str(ROOT))
-    from fixtures.build import FIXTURES, build
-
-    names = args.only or list(FIXTURES)
-    rows = []
-    for n in names:
-        build(n, args.fixtures)
-        rows.append(bench_one(n, args.fixtures))
-        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    stamp = dt.date.today().isoformat()
-    (out / f"onnx_vs_torch_onnx-{stamp}.json").write_text(json.dumps(rows, indent=2) + "\n")
-    (out / f"onnx_vs_torch_onnx-{stamp}.md").write_text(markdown(rows) + "\n")
-    print(markdown(rows))
+    rows = benchlib.each_fixture(args, lambda n: bench_one(n, args.fixtures))
+    benchlib.save("onnx_vs_torch_onnx", rows, markdown(rows))
     return 1 if args.check and not all(r["ok"] for r in rows) else 0
 
 

@@ -19,18 +19,17 @@ Writes ``bench/results/openvino_vs_ovc-<date>.json`` and prints a Markdown table
 """
 from __future__ import annotations
 
-import argparse
-import datetime as dt
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+import benchlib  # bench/ is on sys.path when these run as scripts
+
+ROOT = benchlib.ROOT
 
 
 def convert_mconv(pt2: Path, out: Path) -> list:
@@ -105,9 +104,7 @@ def bench_one(name: str, fdir: Path, runs: int, iters: int) -> dict:
 
 
 def markdown(rows: list) -> str:
-    def f(r, k, fmt="{:.2f}"):
-        return fmt.format(r[k]) if k in r else "err"
-
+    f = benchlib.cell
     lines = ["| fixture | ops mconv / ovc | convert s mconv / ovc | latency ms mconv / ovc | "
              "max abs diff |", "|---|---|---|---|---|"]
     for r in rows:
@@ -118,24 +115,13 @@ def markdown(rows: list) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--fixtures", type=Path, default=ROOT / "fixtures" / "out")
-    ap.add_argument("--only", nargs="*")
+    ap = benchlib.parser(__doc__)
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--iters", type=int, default=20)
     args = ap.parse_args()
-    sys.path.insert(0, str(ROOT))
-    from fixtures.build import FIXTURES, build
-
-    names = args.only or list(FIXTURES)
-    for n in names:
-        build(n, args.fixtures)
-    rows = [bench_one(n, args.fixtures, args.runs, args.iters) for n in names]
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    stamp = dt.date.today().isoformat()
-    (out / f"openvino_vs_ovc-{stamp}.json").write_text(json.dumps(rows, indent=2) + "\n")
-    print(markdown(rows))
+    rows = benchlib.each_fixture(args, lambda n: bench_one(n, args.fixtures, args.runs,
+                                                           args.iters))
+    benchlib.save("openvino_vs_ovc", rows, markdown(rows))
 
 
 if __name__ == "__main__":
