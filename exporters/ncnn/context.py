@@ -75,7 +75,6 @@ def aligned(shape: Sequence, rank: int) -> tuple:
 def reshape_params(shape: Sequence) -> dict:
     """``Reshape`` params for an ncnn shape: ``0=w 1=h 11=d 2=c`` (innermost first;
     Tencent/ncnn src/layer/reshape.cpp ``load_param``)."""
-    shape = tuple(shape) or (1,)  # a batch-only IR tensor [1] is the 1-element blob (1,)
     keys = {1: (0,), 2: (1, 0), 3: (2, 1, 0), 4: (2, 11, 1, 0)}[len(shape)]
     return {k: int(d) for k, d in zip(keys, shape)}
 

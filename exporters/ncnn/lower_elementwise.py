@@ -86,7 +86,7 @@ def lower_binary(node: Node, ctx: LowerCtx) -> None:
         ctx.emit("BinaryOp", node.name, ins, [ctx.out(y, (c,))], {0: op})
         return
     r = len(y.shape)
-    want = [aligned(v.shape, r)[1:] for v in (a, b)]
+    want = [ncnn_shape(aligned(v.shape, r)) for v in (a, b)]
     ins = [_operand(ctx, a, want[0], want[1]), _operand(ctx, b, want[1], want[0])]
     ctx.emit("BinaryOp", node.name, ins, [ctx.out(y)], {0: op})
 
