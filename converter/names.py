@@ -5,7 +5,17 @@ friendly names, TFLite tensors), so naming is deterministic the same way everywh
 """
 from __future__ import annotations
 
+import re
 from typing import Iterable
+
+_SAFE = re.compile(r"[^A-Za-z0-9_.\-]")
+
+
+def sanitize(name: str) -> str:
+    """A source value name safe for every target and file system: ``[A-Za-z0-9_.-]`` only,
+    no leading/trailing dots, not empty, at most 200 characters (one rule for every frontend)."""
+    s = _SAFE.sub("_", name).strip(".") or "v"
+    return s[:200]
 
 
 class NameSet:

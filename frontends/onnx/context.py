@@ -17,7 +17,6 @@ from typing import Any, Optional
 import numpy as np
 
 from converter.ir import Graph, Value
-from frontends.pytorch.context import sanitize  # one naming rule for every frontend
 
 __all__ = ["OnnxNode", "Ctx", "Unsupported", "sanitize", "norm_axis", "static", "auto_pads"]
 

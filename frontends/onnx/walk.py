@@ -20,10 +20,11 @@ import numpy as np
 
 from converter.errors import Issue, UnreadableModelError, UnsupportedOpsError, UsageError
 from converter.ir import Graph, GraphError, Value
+from converter.names import sanitize
 from converter.ops import ONNX_DTYPE_CODE
 from converter.registry import find_converter
 
-from .context import Ctx, OnnxNode, Unsupported, sanitize
+from .context import Ctx, OnnxNode, Unsupported
 from .fold import NONDETERMINISTIC, FoldTooLarge, fold_converted, fold_node, foldable
 
 FW = "onnx"

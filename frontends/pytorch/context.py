@@ -8,7 +8,6 @@ lists, None), with schema defaults filled in. Converters therefore never see whi
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -61,15 +60,6 @@ def normalize_args(schema, args: list, kwargs: dict, all_positional: bool = Fals
         else:
             out[arg.name] = None
     return out
-
-
-_SAFE = re.compile(r"[^A-Za-z0-9_.\-]")
-
-
-def sanitize(name: str) -> str:
-    """A value name safe for every target: ``[A-Za-z0-9_.-]`` only, not empty."""
-    s = _SAFE.sub("_", name).strip(".") or "v"
-    return s[:200]
 
 
 class Ctx:

@@ -40,10 +40,11 @@ import numpy as np
 
 from converter.errors import Issue, UnsupportedOpsError
 from converter.ir import Graph
+from converter.names import sanitize
 from converter.registry import find_converter
 
 from .archive import ZipModel
-from .context import Ctx, SourceNode, op_name, sanitize
+from .context import Ctx, SourceNode, op_name
 from .walk import FW, _flatten, _set_outputs, _shape_for, check_supported, run_converter, \
     stack_loc
 

@@ -34,8 +34,9 @@ import numpy as np
 
 from converter.errors import UsageError
 from converter.ir import Graph as IRGraph
+from converter.names import sanitize
 
-from .context import Ctx, SourceNode, op_name, sanitize
+from .context import Ctx, SourceNode, op_name
 from .pt2_reader import schemas
 from .ts_unpickle import NotInterpretable, TensorRef, TSArchive, TSObject
 from .walk import (SCALAR_OPS, _all_python, _flatten, _pythonize, _set_outputs, _shape_for,

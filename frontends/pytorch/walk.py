@@ -16,9 +16,10 @@ import numpy as np
 
 from converter.errors import Issue, UnsupportedOpsError, UsageError
 from converter.ir import Graph, Value
+from converter.names import sanitize
 from converter.registry import find_converter
 
-from .context import Ctx, SourceNode, normalize_args, op_name, sanitize
+from .context import Ctx, SourceNode, normalize_args, op_name
 
 FW = "pytorch"
 
