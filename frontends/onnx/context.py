@@ -18,7 +18,7 @@ import numpy as np
 
 from converter.ir import Graph, Value
 
-__all__ = ["OnnxNode", "Ctx", "Unsupported", "sanitize", "norm_axis", "static", "auto_pads"]
+__all__ = ["OnnxNode", "Ctx", "Unsupported", "norm_axis", "static", "auto_pads"]
 
 
 class Unsupported(Exception):
