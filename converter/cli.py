@@ -29,6 +29,30 @@ def parse_shape(text: str) -> tuple[str, tuple]:
     return name, shape
 
 
+def source_options(f):
+    """Options that say how to read a source model (Caffe weights, SavedModel signature,
+    frozen-graph inputs/outputs), shared by ``convert`` and ``ops``."""
+    f = click.option("--output-names", default="", metavar="NAME[,NAME]",
+                     help="Outputs of a frozen TensorFlow .pb [default: unconsumed nodes].")(f)
+    f = click.option("--input-names", default="", metavar="NAME[,NAME]",
+                     help="Inputs of a frozen TensorFlow .pb [default: its placeholders].")(f)
+    f = click.option("--signature", default="serving_default", show_default=True,
+                     help="SavedModel signature to convert.")(f)
+    return click.option("--weights", type=click.Path(exists=True, dir_okay=False,
+                        path_type=Path), help="Caffe .caffemodel for a .prototxt "
+                        "[default: <stem>.caffemodel beside it].")(f)
+
+
+def source_kwargs(source: dict) -> dict:
+    """The ``ConvertOptions`` fields of :func:`source_options`' values."""
+    def names(text):
+        return tuple(n.strip() for n in text.split(",") if n.strip())
+
+    return {"weights": source["weights"], "signature": source["signature"],
+            "input_names": names(source["input_names"]),
+            "output_names": names(source["output_names"])}
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="mconv")
 def main() -> None:
@@ -66,10 +90,12 @@ def main() -> None:
               show_default=True, help="Layout of 4-D model inputs/outputs (tflite target).")
 @click.option("--quantize", type=click.Choice(["dynamic"]), default=None,
               help="Weight quantization (tflite: dynamic-range int8 weights).")
+@source_options
 @click.option("--debug", is_flag=True, help="Show tracebacks and rewrite declines.")
 def convert(model: Path, targets: str, output_dir, input_shapes, fp16, verify, atol, rtol,
-            inputs_npz, seed, report, opset, io_layout, quantize, debug) -> None:
-    """Convert MODEL (.pt / .pth / .torchscript TorchScript, .pt2 torch.export, .onnx)."""
+            inputs_npz, seed, report, opset, io_layout, quantize, debug, **source) -> None:
+    """Convert MODEL: .pt / .pth / .torchscript TorchScript, .pt2 torch.export, .onnx,
+    .keras / .h5 Keras, a SavedModel folder, a frozen TensorFlow .pb, or a Caffe .prototxt."""
     from .options import ConvertOptions
     from .ui import Ui
 
@@ -78,7 +104,8 @@ def convert(model: Path, targets: str, output_dir, input_shapes, fp16, verify, a
                           output_dir=output_dir or model.parent, input_shapes=shapes,
                           fp16=fp16, verify=verify, atol=atol, rtol=rtol,
                           inputs_npz=inputs_npz, seed=seed, report=report, debug=debug,
-                          opset=opset, io_layout=io_layout, quantize=quantize or "")
+                          opset=opset, io_layout=io_layout, quantize=quantize or "",
+                          **source_kwargs(source))
     ui = Ui(debug)
     code = ui.run_convert(model, opts)
     sys.exit(code)
@@ -100,8 +127,9 @@ def convert(model: Path, targets: str, output_dir, input_shapes, fp16, verify, a
 @click.option("--opset", type=click.IntRange(13, 26), default=17, show_default=True,
               help="ONNX opset the onnx target is scanned for.")
 @click.option("--fp16", is_flag=True, help="Scan for float16 weights (adds drift notes).")
+@source_options
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
-def ops(model, targets, matrix, fmt, output, input_shapes, opset, fp16, debug) -> None:
+def ops(model, targets, matrix, fmt, output, input_shapes, opset, fp16, debug, **source) -> None:
     """Which ops of MODEL each target supports, without converting (exit 0: all supported,
     3: some are not). With --matrix: the support matrix of every frontend and target."""
     from .errors import EXIT_USAGE
@@ -120,7 +148,8 @@ def ops(model, targets, matrix, fmt, output, input_shapes, opset, fp16, debug) -
         targets = ",".join(exporters.TARGETS)
     shapes = dict(parse_shape(s) for s in input_shapes)
     opts = ConvertOptions(targets=tuple(t.strip() for t in targets.split(",") if t.strip()),
-                          input_shapes=shapes, opset=opset, fp16=fp16, verify=False)
+                          input_shapes=shapes, opset=opset, fp16=fp16, verify=False,
+                          **source_kwargs(source))
     sys.exit(_run_ops(model, opts, matrix, fmt, output, debug))
 
 

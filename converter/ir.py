@@ -123,10 +123,16 @@ class Graph:
 
     ``nodes`` is kept in topological order; builder helpers append, and rewrites call
     :meth:`toposort` (stable) after inserting nodes.
+
+    ``source_layout`` is the layout the source framework feeds rank-4 images in: ``"nchw"``
+    (PyTorch, ONNX, Caffe) or ``"nhwc"`` (TensorFlow). The IR itself is always NCHW; a
+    frontend of an NHWC framework transposes at its boundaries, and exporters whose runtime
+    can take either layout use this to give NHWC models NHWC inputs (``--io-layout``).
     """
 
     def __init__(self, name: str = "graph"):
         self.name = name
+        self.source_layout = "nchw"
         self.inputs: list[Value] = []
         self.outputs: list[Value] = []
         self.nodes: list[Node] = []

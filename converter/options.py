@@ -31,6 +31,11 @@ class ConvertOptions:
         io_layout: layout of rank-4 graph inputs/outputs of layout-changing targets (TFLite):
             ``"nhwc"`` (default) or ``"nchw"`` (the source layout).
         quantize: ``""`` (none) or ``"dynamic"`` (int8 weights, dynamic-range; TFLite).
+        weights: Caffe ``.caffemodel`` joined to a ``.prototxt`` (None: ``<stem>.caffemodel``
+            beside the prototxt).
+        signature: SavedModel signature to convert.
+        input_names / output_names: graph inputs / outputs of a frozen TensorFlow GraphDef
+            (``.pb``) when the file does not say (empty: placeholders / unconsumed nodes).
     """
 
     targets: tuple = ("ncnn",)
@@ -50,6 +55,10 @@ class ConvertOptions:
     passes: tuple = ()
     io_layout: str = "nhwc"
     quantize: str = ""
+    weights: Optional[Path] = None
+    signature: str = "serving_default"
+    input_names: tuple = ()
+    output_names: tuple = ()
 
     def tolerance(self) -> float:
         """The absolute tolerance factor: ``--atol`` or 1e-4 (fp32) / 1e-2 (fp16)."""

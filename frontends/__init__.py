@@ -12,9 +12,11 @@ from typing import Callable
 from converter.errors import UsageError
 from converter.ir import Graph
 
-FRONTENDS = {"pytorch": "frontends.pytorch", "onnx": "frontends.onnx"}
+FRONTENDS = {"pytorch": "frontends.pytorch", "onnx": "frontends.onnx",
+             "tensorflow": "frontends.tensorflow", "caffe": "frontends.caffe"}
 SUFFIXES = {".pt": "pytorch", ".pth": "pytorch", ".torchscript": "pytorch", ".pt2": "pytorch",
-            ".onnx": "onnx"}
+            ".onnx": "onnx", ".keras": "tensorflow", ".h5": "tensorflow",
+            ".hdf5": "tensorflow", ".pb": "tensorflow", ".prototxt": "caffe"}
 
 
 @dataclass
@@ -34,11 +36,17 @@ class LoadedModel:
 
 
 def detect(path: Path) -> str:
-    """Framework name for ``path`` from its suffix.
+    """Framework name for ``path`` from its suffix; a folder holding ``saved_model.pb`` is a
+    TensorFlow SavedModel.
 
     Raises:
-        UsageError: the suffix belongs to no frontend.
+        UsageError: the suffix belongs to no frontend, or a folder is not a SavedModel.
     """
+    if path.is_dir():
+        if (path / "saved_model.pb").is_file() or (path / "saved_model.pbtxt").is_file():
+            return "tensorflow"
+        raise UsageError(f"{path}: a folder that is not a TensorFlow SavedModel (no "
+                         "saved_model.pb)", "pass a model file or a SavedModel folder")
     fw = SUFFIXES.get(path.suffix.lower())
     if fw is None:
         known = ", ".join(sorted(SUFFIXES))
