@@ -71,8 +71,9 @@ def main() -> None:
 @click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder [default: the model's folder].")
 @click.option("--input-shape", "input_shapes", multiple=True, metavar="NAME=1x3x224x224",
-              help="Static input shape (NCHW); repeat per input. Needed for TorchScript "
-                   "and for ONNX inputs with symbolic dims.")
+              help="Static input shape in the source's layout (NCHW; NHWC for TensorFlow, "
+                   "e.g. input=1x224x224x3); repeat per input. Needed for TorchScript, ONNX "
+                   "inputs with symbolic dims and TF graphs without a static batch.")
 @click.option("--fp16", is_flag=True, help="Store weights as float16.")
 @click.option("--verify/--no-verify", default=None,
               help="Compare with the source model in the target runtime "
@@ -123,7 +124,8 @@ def convert(model: Path, targets: str, output_dir, input_shapes, fp16, verify, a
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the report to this file (.md / .json / .html).")
 @click.option("--input-shape", "input_shapes", multiple=True, metavar="NAME=1x3x224x224",
-              help="Static input shape (NCHW); repeat per input.")
+              help="Static input shape in the source's layout (NCHW; NHWC for "
+                   "TensorFlow); repeat per input.")
 @click.option("--opset", type=click.IntRange(13, 26), default=17, show_default=True,
               help="ONNX opset the onnx target is scanned for.")
 @click.option("--fp16", is_flag=True, help="Scan for float16 weights (adds drift notes).")

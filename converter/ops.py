@@ -481,3 +481,6 @@ def evaluate(node: Node) -> Optional[list[np.ndarray]]:
         return None
     arrays = [v.const if v is not None else None for v in node.inputs]
     return [np.asarray(a) for a in ev(node, arrays)]
+
+
+from . import ops_detection  # noqa: E402,F401  (non-ONNX ops of SSD detectors)

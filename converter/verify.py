@@ -84,6 +84,10 @@ def compare(target: str, name: str, ref: np.ndarray, got: np.ndarray, atol: floa
 
 def verify_target(target: str, graph: Graph, references: list, got: list, atol: float,
                   rtol: float) -> list[OutputCheck]:
-    """Compare a target's outputs (graph output order) with the source's references."""
-    return [compare(target, v.name, r, g, atol, rtol)
+    """Compare a target's outputs (graph output order) with the source's references;
+    detection lists are first put in one canonical row order
+    (:func:`converter.ops_detection.comparable`)."""
+    from .ops_detection import comparable
+
+    return [compare(target, v.name, *comparable(v, r, g), atol, rtol)
             for v, r, g in zip(graph.outputs, references, got)]

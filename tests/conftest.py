@@ -63,3 +63,23 @@ def assert_same_graph(ref, ref_counts: dict, got, counts: dict):
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
     got.validate()
     return got
+
+
+def assert_clean_failure(proc, code: int, out_dir: Path, *needles: str) -> None:
+    """A failed ``mconv`` run: exit ``code``, no traceback, exactly one ``error:`` line that
+    holds every needle, and nothing left in ``out_dir``."""
+    assert proc.returncode == code, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    err_lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert len(err_lines) == 1, proc.stderr
+    for n in needles:
+        assert n in err_lines[0], err_lines[0]
+    assert not any(out_dir.iterdir()), list(out_dir.iterdir())
+
+
+@pytest.fixture()
+def out_dir(tmp_path: Path) -> Path:
+    """An empty output folder (``tmp_path/out``)."""
+    d = tmp_path / "out"
+    d.mkdir()
+    return d

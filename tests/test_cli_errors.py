@@ -9,26 +9,11 @@ import zipfile
 
 import pytest
 
-from tests.conftest import ROOT, run_mconv
+from tests.conftest import ROOT, assert_clean_failure, run_mconv
 
-torch = pytest.importorskip("torch")
-
-
-def _assert_clean_failure(proc, code: int, out_dir, *needles: str):
-    assert proc.returncode == code, proc.stdout + proc.stderr
-    assert "Traceback" not in proc.stderr + proc.stdout
-    err_lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
-    assert len(err_lines) == 1, proc.stderr
-    for n in needles:
-        assert n in err_lines[0], err_lines[0]
-    assert not any(out_dir.iterdir()), list(out_dir.iterdir())
+import torch
 
 
-@pytest.fixture()
-def out_dir(tmp_path):
-    d = tmp_path / "out"
-    d.mkdir()
-    return d
 
 
 class Tiny(torch.nn.Module):
@@ -54,14 +39,14 @@ def tiny_pt(tmp_path_factory):
 def test_empty_file(tmp_path, out_dir):
     p = tmp_path / "empty.pt"
     p.write_bytes(b"")
-    _assert_clean_failure(run_mconv("convert", str(p), "-o", str(out_dir)), 5, out_dir,
+    assert_clean_failure(run_mconv("convert", str(p), "-o", str(out_dir)), 5, out_dir,
                           "empty.pt", "empty")
 
 
 def test_random_bytes(tmp_path, out_dir):
     p = tmp_path / "noise.pt2"
     p.write_bytes(bytes(range(256)) * 40)
-    _assert_clean_failure(run_mconv("convert", str(p), "-o", str(out_dir)), 5, out_dir,
+    assert_clean_failure(run_mconv("convert", str(p), "-o", str(out_dir)), 5, out_dir,
                           "noise.pt2")
 
 
@@ -70,7 +55,7 @@ def test_truncated(tiny_pt, tmp_path, out_dir, name):
     data = (tiny_pt / name).read_bytes()
     p = tmp_path / name
     p.write_bytes(data[: len(data) // 2])
-    _assert_clean_failure(run_mconv("convert", str(p), "-o", str(out_dir),
+    assert_clean_failure(run_mconv("convert", str(p), "-o", str(out_dir),
                                     "--input-shape", "x=1x3x8x8"), 5, out_dir, name)
 
 
@@ -79,7 +64,7 @@ def test_pickled_module_refused_without_unpickling(tmp_path, out_dir):
     p = tmp_path / "model.pt"
     torch.save(Tiny(), p)
     proc = run_mconv("convert", str(p), "-o", str(out_dir))
-    _assert_clean_failure(proc, 5, out_dir, "model.pt", "torch.jit.save", "torch.export.save")
+    assert_clean_failure(proc, 5, out_dir, "model.pt", "torch.jit.save", "torch.export.save")
     assert "Tiny" in proc.stderr
     # a legacy (non-zip) pickle whose unpickling would create a file: never executed
     evil = tmp_path / "evil.pth"
@@ -89,7 +74,7 @@ def test_pickled_module_refused_without_unpickling(tmp_path, out_dir):
             return (open, (str(marker), "w"))
 
     evil.write_bytes(pickle.dumps(Boom(), protocol=2))
-    _assert_clean_failure(run_mconv("convert", str(evil), "-o", str(out_dir)), 5, out_dir,
+    assert_clean_failure(run_mconv("convert", str(evil), "-o", str(out_dir)), 5, out_dir,
                           "evil.pth")
     assert not marker.exists()
 
@@ -97,7 +82,7 @@ def test_pickled_module_refused_without_unpickling(tmp_path, out_dir):
 def test_state_dict_refused(tmp_path, out_dir):
     p = tmp_path / "weights.pth"
     torch.save(Tiny().state_dict(), p)
-    _assert_clean_failure(run_mconv("convert", str(p), "-o", str(out_dir)), 5, out_dir,
+    assert_clean_failure(run_mconv("convert", str(p), "-o", str(out_dir)), 5, out_dir,
                           "weights.pth", "state dict")
 
 
@@ -105,13 +90,13 @@ def test_not_a_zip_member_layout(tmp_path, out_dir):
     p = tmp_path / "other.pt"
     with zipfile.ZipFile(p, "w") as zf:
         zf.writestr("hello.txt", "hi")
-    _assert_clean_failure(run_mconv("convert", str(p), "-o", str(out_dir)), 5, out_dir,
+    assert_clean_failure(run_mconv("convert", str(p), "-o", str(out_dir)), 5, out_dir,
                           "other.pt")
 
 
 def test_missing_input_shape(tiny_pt, out_dir):
     proc = run_mconv("convert", str(tiny_pt / "tiny.pt"), "-o", str(out_dir))
-    _assert_clean_failure(proc, 2, out_dir, "--input-shape")
+    assert_clean_failure(proc, 2, out_dir, "--input-shape")
 
 
 def test_bad_flag_and_missing_file(tmp_path):
@@ -124,7 +109,7 @@ def test_bad_flag_and_missing_file(tmp_path):
 def test_unknown_suffix(tmp_path, out_dir):
     p = tmp_path / "model.xyz"
     p.write_bytes(b"abc")
-    _assert_clean_failure(run_mconv("convert", str(p), "-o", str(out_dir)), 2, out_dir,
+    assert_clean_failure(run_mconv("convert", str(p), "-o", str(out_dir)), 2, out_dir,
                           "model.xyz")
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("ncnn")
+import torch
+import ncnn  # noqa: F401  (required: the test extra installs it)
 
 from converter.options import ConvertOptions  # noqa: E402
 from converter.pipeline import run  # noqa: E402

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-torch = pytest.importorskip("torch")
-onnx = pytest.importorskip("onnx")
-pytest.importorskip("onnxruntime")
+import torch
+import onnx
+import onnxruntime  # noqa: F401  (required: the test extra installs it)
 
 from converter.options import ConvertOptions  # noqa: E402
 from converter.pipeline import run, sha256  # noqa: E402

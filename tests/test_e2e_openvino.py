@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("torch")
-pytest.importorskip("openvino")
+import torch  # noqa: F401  (required: the test extra installs it)
+import openvino  # noqa: F401  (required: the test extra installs it)
 
 from converter.options import ConvertOptions  # noqa: E402
 from converter.pipeline import run  # noqa: E402

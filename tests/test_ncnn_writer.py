@@ -8,8 +8,8 @@ import re
 import numpy as np
 import pytest
 
-pytest.importorskip("ncnn")
-pytest.importorskip("onnxruntime")
+import ncnn  # noqa: F401  (required: the test extra installs it)
+import onnxruntime  # noqa: F401  (required: the test extra installs it)
 
 from converter.errors import UnsupportedOpsError  # noqa: E402
 from converter.ir import Graph  # noqa: E402

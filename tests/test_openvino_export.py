@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("openvino")
-pytest.importorskip("onnxruntime")
+import openvino  # noqa: F401  (required: the test extra installs it)
+import onnxruntime  # noqa: F401  (required: the test extra installs it)
 
 from converter.errors import UnsupportedOpsError  # noqa: E402
 from converter.ir import Graph  # noqa: E402
@@ -635,3 +635,40 @@ def test_every_ir_op_has_a_lowering():
     from converter.registry import find_lowering
 
     assert [op for op in SCHEMAS if find_lowering("openvino", op) is None] == []
+
+
+def test_float64_refused_naming_tensors(tmp_path):
+    """The CPU plugin computes f64 in f32 (see exporters/openvino/checks.py F64_REASON): every
+    float64 tensor is an ``openvino.float64`` issue, exit 3, nothing written."""
+    g = Graph("t")
+    x = g.add_input("x", "float64", (1, 3))
+    y = g.op("Add", x, g.const(np.array([1e-10, 2.0, 3.0]), "bias"), name="add")
+    g.outputs = [g.op("Cast", y, to=1, name="out"), g.op("Relu", x, name="r")]
+    issues = ovx.scan(g)
+    assert {i.code for i in issues} == {"openvino.float64"}
+    named = {(i.op, n) for i in issues for n in i.nodes}
+    assert named == {("<input>", "x"), ("<output>", "r"), ("Add", "add: x"),
+                     ("Add", "add: bias"), ("Add", "add: add"), ("Cast", "out: add"),
+                     ("Relu", "r: x"), ("Relu", "r: r")}
+    assert all("float32" in i.reason and "cast the model to float32" in i.hint
+               for i in issues)
+    with pytest.raises(UnsupportedOpsError) as e:
+        ovx.export(g, tmp_path / "o", "m", ConvertOptions())
+    assert e.value.exit_code == 3 and not (tmp_path / "o").exists()
+
+
+def test_float64_onnx_model_cli_exit_3(tmp_path):
+    import onnx
+
+    from exporters.onnx.build import to_model
+
+    g = Graph("f64")
+    x = g.add_input("x", "float64", (2, 3))
+    g.outputs = [g.op("Mul", x, g.const(np.array(1.5), "k"), name="y")]
+    onnx.save(to_model(g, 17), tmp_path / "f64.onnx")
+    r = subprocess.run([sys.executable, "-m", "converter", "convert", str(tmp_path / "f64.onnx"),
+                        "--to", "openvino", "-o", str(tmp_path / "out")], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 3, r.stderr
+    assert "openvino.float64" in r.stderr + r.stdout and "float32" in r.stderr + r.stdout
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.xml"))

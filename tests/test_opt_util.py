@@ -12,6 +12,8 @@ from exporters.onnx.build import run_onnxruntime
 import optimizers
 from optimizers import DEFAULT_RULES, optimize
 from optimizers import fold_affine, fold_batchnorm, fold_constants, strip, transposes
+from optimizers import fuse_activations, sink_transposes, sink_transposes_exits
+from optimizers import fold_pad
 
 SYMBOLIC_DIM = 2  # concrete size fed for a symbolic / unknown input dim
 
@@ -66,7 +68,8 @@ def fconst(graph: Graph, a, name: str = "c"):
 
 
 # --------------------------------------------------------------------------- the rule set
-FAMILIES = (strip, fold_constants, transposes, fold_batchnorm, fold_affine)
+FAMILIES = (strip, fold_constants, transposes, fold_batchnorm, fold_affine, fuse_activations,
+            sink_transposes, sink_transposes_exits, fold_pad)
 
 
 def test_default_rules_list_every_rule_once():

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("ai_edge_litert")
-pytest.importorskip("onnxruntime")
-tflite_pkg = pytest.importorskip("tflite")
+import ai_edge_litert  # noqa: F401  (required: the test extra installs it)
+import onnxruntime  # noqa: F401  (required: the test extra installs it)
+import tflite as tflite_pkg
 
 import exporters.tflite as tfl  # noqa: E402
 from converter.errors import UnsupportedOpsError  # noqa: E402

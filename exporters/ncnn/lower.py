@@ -16,6 +16,7 @@ from converter.ir import Graph, Value
 from converter.registry import find_lowering, scan_lowering
 
 from . import lower_act, lower_conv, lower_elementwise, lower_pool, lower_shape  # noqa: F401
+from . import lower_detection  # noqa: F401  (SSD DetectionOutput)
 from .context import LowerCtx, LoweredNet
 
 TARGET = "ncnn"

@@ -16,6 +16,7 @@ from converter.errors import Issue, UnsupportedOpsError
 from converter.ir import Graph
 
 from . import writer
+from .layout import layout_issues, nhwc_boundary, to_nhwc_io
 from .lower import lower_graph
 from .lower import scan as _scan
 from .runtime import run, runtime_available
@@ -26,14 +27,15 @@ __all__ = ["scan", "export", "run", "runtime_available", "describe"]
 def scan(graph: Graph, options: Any = None) -> list[Issue]:
     """Pre-flight scan at ``options.opset`` (default 17): nodes without a lowering, failed
     checks, opset conditions (e.g. AveragePool dilations need 19) and an opset outside
-    13..26, all collected; nothing is written."""
-    return _scan(graph, options)
+    13..26, an unknown ``options.io_layout``, all collected; nothing is written."""
+    return _scan(graph, options) + layout_issues("onnx", options)
 
 
 def export(graph: Graph, out_dir, stem: str, options: Any = None) -> list[Path]:
     """Lower ``graph`` for ``options.opset`` and write ``<stem>.onnx`` into ``out_dir``
     (``options.fp16``: float16 weights behind Cast nodes; metadata from
-    ``options.source_sha256`` / ``options.passes``). ``graph`` is not modified.
+    ``options.source_sha256`` / ``options.passes``; an NHWC source with ``options.io_layout``
+    "nhwc" gets NHWC rank-4 inputs/outputs, :mod:`.layout`). ``graph`` is not modified.
 
     Returns:
         ``[model_path]``, or ``[model_path, data_path]`` with external data.
@@ -45,7 +47,10 @@ def export(graph: Graph, out_dir, stem: str, options: Any = None) -> list[Path]:
     issues = scan(graph, options)
     if issues:
         raise UnsupportedOpsError(issues)
-    return writer.write(lower_graph(graph, options), Path(out_dir), stem, options)
+    model = lower_graph(graph, options)
+    if nhwc_boundary(graph, options):
+        model = to_nhwc_io(model)
+    return writer.write(model, Path(out_dir), stem, options)
 
 
 def describe(files: list[Path]) -> dict:

@@ -47,7 +47,8 @@ class TensorInfo:
 @dataclass
 class LoweredModel:
     """A graph lowered for one opset: inputs, outputs, nodes in topological order,
-    initializers (name -> array, first-use order) and the types of intermediate tensors."""
+    initializers (name -> array, first-use order), the types of intermediate tensors and
+    extra ``metadata_props`` entries (e.g. the NHWC boundary, :mod:`.layout`)."""
 
     name: str
     opset: int
@@ -56,6 +57,7 @@ class LoweredModel:
     nodes: list
     initializers: dict
     value_info: dict
+    metadata: dict = field(default_factory=dict)
 
 
 def _attr(v: Any) -> Any:

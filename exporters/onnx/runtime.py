@@ -7,10 +7,13 @@ relative to it (onnx/onnx ``docs/ExternalData.md``).
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+
+from .layout import LAYOUT_KEY
 
 _NP_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16,
              "tensor(double)": np.float64, "tensor(int64)": np.int64,
@@ -50,8 +53,9 @@ def session(path: Path):
 
 def run(files: Sequence, inputs: dict, options: Any = None) -> list[np.ndarray]:
     """Run the written model (``files``, the ``.onnx`` one is used) on ``inputs`` (graph
-    input name -> array, cast to the model's input type) and return every graph output, in
-    graph order.
+    input name -> IR-layout array, cast to the model's input type) and return every graph
+    output, in graph order, in the IR layout: NHWC boundaries recorded in the model's
+    metadata (:func:`io_layout`) are transposed on the way in and out.
 
     Raises:
         ValueError: no ``.onnx`` file among ``files``.
@@ -59,7 +63,23 @@ def run(files: Sequence, inputs: dict, options: Any = None) -> list[np.ndarray]:
         onnxruntime exceptions: the model does not load or run.
     """
     sess = session(model_file(files))
+    layout = io_layout(sess)
     feeds = {}
     for i in sess.get_inputs():
-        feeds[i.name] = np.ascontiguousarray(inputs[i.name], dtype=_NP_TYPES.get(i.type))
-    return [np.asarray(o) for o in sess.run(None, feeds)]
+        arr, perm = np.asarray(inputs[i.name]), layout["inputs"].get(i.name)
+        feeds[i.name] = np.ascontiguousarray(arr.transpose(perm) if perm else arr,
+                                             dtype=_NP_TYPES.get(i.type))
+    outs = []
+    for o, arr in zip(sess.get_outputs(), sess.run(None, feeds)):
+        perm = layout["outputs"].get(o.name)
+        outs.append(np.ascontiguousarray(np.asarray(arr).transpose(np.argsort(perm)))
+                    if perm else np.asarray(arr))
+    return outs
+
+
+def io_layout(sess) -> dict:
+    """The boundary perms the exporter recorded in ``metadata_props`` (``mconv.io_layout``,
+    see :mod:`.layout`; ``physical = ir.transpose(perm)``), empty dicts when absent."""
+    raw = sess.get_modelmeta().custom_metadata_map.get(LAYOUT_KEY)
+    layout = json.loads(raw) if raw else {}
+    return {"inputs": layout.get("inputs", {}), "outputs": layout.get("outputs", {})}

@@ -191,7 +191,7 @@ def write(model: LoweredModel, out_dir: Path, stem: str, options=None, check: bo
     final = out_dir / f"{stem}.onnx"
     data = out_dir / f"{stem}.onnx.data"
     layout = external_layout(model, external_threshold)
-    proto = to_model_proto(model, metadata(options), layout, data.name)
+    proto = to_model_proto(model, {**metadata(options), **model.metadata}, layout, data.name)
     payload = proto.SerializeToString(deterministic=True)
     del proto
     tmp = Path(tempfile.mkdtemp(prefix=f".{stem}.onnx.", suffix=".tmp", dir=out_dir))

@@ -30,8 +30,10 @@ NOT_COUNTED = ("Parameter", "Result", "Const")
 def scan(graph: Graph, options: Any = None) -> list[Issue]:
     """Pre-flight scan: every IR node OpenVINO cannot take (no lowering, or a failed check
     such as ``openvino.const``) and every graph input/output it cannot declare; nothing is
-    written and openvino is not imported."""
-    return _scan(graph)
+    written and openvino is not imported. An unknown ``options.io_layout`` is an issue too."""
+    from exporters.onnx.layout import layout_issues
+
+    return _scan(graph) + layout_issues("openvino", options)
 
 
 def export(graph: Graph, out_dir, stem: str, options: Any = None) -> list[Path]:

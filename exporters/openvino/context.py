@@ -28,6 +28,8 @@ from converter.names import NameSet
 #: IR dtype name -> OpenVINO element type name (``openvino.Type``; Constant-1 spec:
 #: docs/articles_en/documentation/openvino-ir-format/operation-sets/operation-specs/
 #: infrastructure/constant-1.rst).
+NHWC, NCHW = (0, 2, 3, 1), (0, 3, 1, 2)  # physical = ir.transpose(NHWC); its inverse
+
 OV_TYPES = {"float32": "f32", "float16": "f16", "float64": "f64", "int64": "i64",
             "int32": "i32", "int16": "i16", "int8": "i8", "uint8": "u8", "bool": "boolean"}
 
@@ -69,6 +71,7 @@ class LowerCtx:
         self.options = options
         self._out: dict[int, Any] = {}
         self._cast: dict[tuple, Any] = {}  # (id(const value), dtype) -> cast Constant output
+        self._nhwc: dict[int, Any] = {}  # id(graph output) -> its NHWC Transpose output
         self._names = NameSet()
         self.parameters: list = []
 
@@ -132,21 +135,45 @@ class LowerCtx:
         self.bind(node.outputs[0], out)
 
     # ------------------------------------------------------------------ graph
-    def add_parameter(self, v: Value) -> None:
-        """A ``Parameter`` for graph input ``v`` (friendly and tensor name = ``v.name``)."""
+    def add_parameter(self, v: Value, nhwc: bool = False) -> None:
+        """A ``Parameter`` for graph input ``v`` (friendly and tensor name = ``v.name``);
+        ``nhwc``: declared ``[N,H,W,C]`` (layout ``NHWC``) and transposed to the IR's NCHW by
+        a ``Transpose`` named ``<v>/to_nchw``."""
         et = getattr(self.ov.Type, OV_TYPES[v.dtype])
-        p = self.ops.parameter(partial_shape(v.shape), et, name=self.name(v.name))
+        shape = tuple(v.shape[i] for i in NHWC) if nhwc else v.shape
+        p = self.ops.parameter(partial_shape(shape), et, name=self.name(v.name))
         p.output(0).get_tensor().set_names({v.name})
         self._out[id(v)] = p.output(0)
+        if nhwc:
+            p.set_layout(self.ov.Layout("NHWC"))
+            self._out[id(v)] = self.ops.transpose(p.output(0), self.i64(NCHW, v.name, "perm"),
+                                                  name=self.name(v.name, "to_nchw")).output(0)
         self.parameters.append(p)
 
-    def finish(self, name: str):
+    def _boundary(self, v: Value, nhwc: bool):
+        """The output feeding the Result of graph output ``v``: its value, or for ``nhwc``
+        (rank 4) a ``Transpose`` to NHWC that takes over the tensor name ``v.name``."""
+        src = self.value(v)
+        if not nhwc or v.shape is None or len(v.shape) != 4:
+            return src
+        if id(v) in self._nhwc:  # the same value listed twice as an output
+            return self._nhwc[id(v)]
+        t = self.ops.transpose(src, self.i64(NHWC, v.name, "perm_nhwc"),
+                               name=self.name(v.name, "to_nhwc")).output(0)
+        if v.name in src.get_tensor().get_names():
+            src.get_tensor().set_names(src.get_tensor().get_names() - {v.name})
+        t.get_tensor().set_names({v.name})
+        self._nhwc[id(v)] = t
+        return t
+
+    def finish(self, name: str, nhwc: bool = False):
         """The ``openvino.Model``: one ``Result`` per graph output (in order, named
-        ``<output>/sink_port_0``), the parameters in graph input order; any node still
-        carrying an automatic name is renamed ``<type>_auto_<k>`` in topological order."""
+        ``<output>/sink_port_0``; ``nhwc``: rank-4 ones transposed to NHWC), the parameters in
+        graph input order; any node still carrying an automatic name is renamed
+        ``<type>_auto_<k>`` in topological order."""
         results = []
         for v in self.graph.outputs:
-            src = self.value(v)
+            src = self._boundary(v, nhwc)
             results.append(self.ops.result(src, name=self.name(v.name, "sink_port_0")))
         model = self.ov.Model(results, self.parameters, name)
         k = 0

@@ -8,6 +8,7 @@ output order.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -61,13 +62,36 @@ def _feeds(compiled, inputs: dict) -> dict:
 
 def run(files: Sequence, inputs: dict, options: Any = None) -> list[np.ndarray]:
     """Compile ``<stem>.xml`` (``files``) on CPU in f32 and infer ``inputs`` (IR input name ->
-    NCHW array); returns the outputs in graph output order (copies).
+    NCHW array); returns the outputs in graph output order (copies), in the IR layout (an
+    NHWC boundary recorded by the exporter, :func:`io_layout`, is transposed in and out).
 
     Raises:
         RuntimeError: OpenVINO fails to read, compile or infer the model.
         KeyError: an input of the model has no array in ``inputs``.
     """
-    compiled = core().compile_model(str(xml_of(files)), "CPU", CONFIG)
+    model = core().read_model(str(xml_of(files)))
+    layout = io_layout(model)
+    compiled = core().compile_model(model, "CPU", CONFIG)
     request = compiled.create_infer_request()
-    result = request.infer(_feeds(compiled, inputs))
-    return [np.array(result[out], copy=True) for out in compiled.outputs]
+    result = request.infer(_feeds(compiled, _to_physical(inputs, layout["inputs"])))
+    outs = []
+    for k, out in enumerate(compiled.outputs):
+        arr = np.array(result[out], copy=True)
+        perm = layout["output_perms"][k] if k < len(layout["output_perms"]) else None
+        outs.append(np.ascontiguousarray(arr.transpose(np.argsort(perm))) if perm else arr)
+    return outs
+
+
+def io_layout(model) -> dict:
+    """The NHWC boundary the exporter recorded as rt_info ``mconv/io_layout`` (JSON
+    ``{"inputs": {name: perm}, "outputs": {name: perm}, "output_perms": [perm or None per
+    output]}``, ``physical = ir.transpose(perm)``; empty when absent)."""
+    raw = (model.get_rt_info(["mconv", "io_layout"]).astype(str)
+           if model.has_rt_info(["mconv", "io_layout"]) else "")
+    layout = json.loads(raw) if raw else {}
+    return {"inputs": layout.get("inputs", {}), "outputs": layout.get("outputs", {}),
+            "output_perms": layout.get("output_perms", [])}
+
+
+def _to_physical(inputs: dict, perms: dict) -> dict:
+    return {k: np.asarray(a).transpose(perms[k]) if k in perms else a for k, a in inputs.items()}
