@@ -3,7 +3,7 @@
 openvino runtime (CPU, f32) against torch on a seeded input at max abs error
 <= 1e-4 x max(1, max|ref|); fp16 weights at 1e-2. The IR is tight: no BatchNormInference, and
 no more ops than OpenVINO's own converter (``openvino.convert_model``, what ``ovc`` runs) makes
-from the same ``.pt2`` (full table: bench/openvino_vs_ovc.py). One CLI run checks the report."""
+from the same ``.pt2`` (full table: `python bench/run.py --targets openvino`). One CLI run checks the report."""
 from __future__ import annotations
 
 import json
