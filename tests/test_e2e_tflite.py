@@ -3,10 +3,11 @@
 ``.json``) converts to ``.tflite`` and is verified through ``converter.pipeline.run`` in LiteRT
 (default XNNPACK delegate) against torch on a seeded input at max abs error
 <= 1e-4 x max(1, max|ref|). Every output has ZERO TRANSPOSE operators with the default NHWC
-boundary. Also: the builtin-kernel path agrees with XNNPACK on the written files, fp16
-weights verify at 1e-2, dynamic-range int8 at DYNAMIC_ATOL (0.1) x max(1, max|ref|) with
-cosine > 0.99, ``--io-layout nchw`` verifies, and the CLI writes byte-identical files and
-exits 3 (nothing written) on an op TFLite cannot take.
+boundary, except the channel shuffles of shufflenet_v2 (:data:`SHUFFLE_TRANSPOSES`).
+Also: the builtin-kernel path agrees with XNNPACK on the written files, fp16 weights verify
+at 1e-2, dynamic-range int8 at DYNAMIC_ATOL (0.1) x max(1, max|ref|) with cosine > 0.99,
+``--io-layout nchw`` verifies, and the CLI writes byte-identical files and exits 3 (nothing
+written) on an op TFLite cannot take.
 """
 from __future__ import annotations
 
@@ -31,6 +32,13 @@ from tests.conftest import built_fixture as _fixture  # noqa: E402
 NAMES = sorted(FIXTURES)
 TORCHSCRIPT = ["mtcnn_onet_pretrained", "shufflenet_v2", "unet_small"]
 DYNAMIC_ATOL = 0.1
+# shufflenet_v2's 16 channel shuffles are 3 TRANSPOSEs each (exporters/tflite/shuffle.py), not
+# Transposes around convs: measured with ai_edge_litert, 1 thread, CPU-time median of 100
+# invokes (best of 10 rounds, two runs), this model takes 5.2-5.5 ms vs 8.1-10.8 ms with one
+# GATHER per shuffle (the previous 0-TRANSPOSE lowering; GATHER is not XNNPACK-delegated) and
+# 5.2-6.0 ms for onnx2tf's output; a 0-TRANSPOSE interleaving CONCATENATION per shuffle measured
+# as slow as GATHER (371 vs 378 us wall on [1,28,28,116]).
+SHUFFLE_TRANSPOSES = {"shufflenet_v2": 48}
 
 
 
@@ -52,7 +60,8 @@ def test_pt2_verified_without_transposes(fixture_dir, tmp_path, name):
     fdir = _fixture(fixture_dir, name)
     res = _convert(fdir / f"{name}.pt2", tmp_path)
     ops = res.target_ops["tflite"]["op_counts"]
-    assert ops.get("TRANSPOSE", 0) == 0, ops
+    assert ops.get("TRANSPOSE", 0) == SHUFFLE_TRANSPOSES.get(name, 0), ops
+    assert "GATHER" not in ops or name not in SHUFFLE_TRANSPOSES, ops
     for c in res.verification:
         assert c["cosine"] > 0.99999
     assert [Path(f["path"]).name for f in res.files] == [f"{name}.tflite"]
@@ -62,7 +71,8 @@ def test_pt2_verified_without_transposes(fixture_dir, tmp_path, name):
 def test_torchscript_verified(fixture_dir, tmp_path, name):
     fdir = _fixture(fixture_dir, name)
     res = _convert(fdir / f"{name}.pt", tmp_path, input_shapes=_shape_args(fdir, name))
-    assert res.target_ops["tflite"]["op_counts"].get("TRANSPOSE", 0) == 0
+    ops = res.target_ops["tflite"]["op_counts"]
+    assert ops.get("TRANSPOSE", 0) == SHUFFLE_TRANSPOSES.get(name, 0), ops
 
 
 @pytest.mark.parametrize("name", ["mobilenet_v3_small", "yolo_small", "mtcnn_pnet"])

@@ -407,15 +407,46 @@ def test_gather(tmp_path):
     check(g, tmp_path)
 
 
-def test_channel_shuffle_is_one_gather(tmp_path):
-    """Reshape [N,C,H,W] -> [N,g,C/g,H,W], swap, reshape back (ShuffleNet) = a channel
-    permutation: one GATHER on the NHWC channel axis, no TRANSPOSE."""
-    g, (x,) = graph((1, 6, 4, 5))
-    r = g.op("Reshape", x, g.const(np.array([1, 2, 3, 4, 5], np.int64), "s1"))
+def _shuffle(g, x, groups):
+    n, c, h, wd = x.shape
+    r = g.op("Reshape", x, g.const(np.array([n, groups, c // groups, h, wd], np.int64), "s1"))
     t = g.op("Transpose", r, perm=(0, 2, 1, 3, 4))
-    y = g.op("Reshape", t, g.const(np.array([1, 6, 4, 5], np.int64), "s2"))
-    g.outputs = [g.op("Relu", y)]
-    assert check(g, tmp_path) == {"GATHER": 1, "RELU": 1}
+    return g.op("Reshape", t, g.const(np.array([n, c, h, wd], np.int64), "s2"))
+
+
+@pytest.mark.parametrize("groups", [2, 3])
+def test_channel_shuffle_is_transposes_not_gather(tmp_path, groups):
+    """Reshape [N,C,H,W] -> [N,g,C/g,H,W], swap, reshape back (ShuffleNet) = a channel
+    permutation. XNNPACK does not delegate GATHER (2x slower on shufflenet_v2), so it is
+    written as RESHAPE to [N*H*W, C], TRANSPOSE, block swap [g, C/g] (TRANSPOSE), TRANSPOSE
+    back (exporters/tflite/shuffle.py); checked on both kernel paths against onnxruntime."""
+    g, (x,) = graph((1, 6, 4, 5))
+    g.outputs = [g.op("Relu", _shuffle(g, x, groups))]
+    assert check(g, tmp_path) == {"RELU": 1, "RESHAPE": 4, "TRANSPOSE": 3}
+
+
+def test_channel_shuffle_nchw_is_one_block_swap(tmp_path):
+    """With ``--io-layout nchw`` the channel axis is physical axis 1 with nothing before it
+    (outer = 1): one TRANSPOSE swapping the [g, C/g] row blocks, no GATHER."""
+    g, (x,) = graph((1, 6, 4, 5))
+    g.outputs = [g.op("Relu", _shuffle(g, x, 2))]
+    ops = check(g, tmp_path, opts=Opts(io_layout="nchw"))
+    assert ops == {"RELU": 1, "RESHAPE": 2, "TRANSPOSE": 1}, ops
+
+
+def test_shuffle_gather_rewrite_keeps_other_gathers(tmp_path):
+    """An explicit Gather whose constant indices are a shuffle (g=4 of 8) is rewritten too;
+    one that is not a shuffle stays a GATHER."""
+    from exporters.tflite.shuffle import shuffle_groups
+    assert shuffle_groups(np.arange(8).reshape(4, 2).T.reshape(-1)) == 4
+    assert shuffle_groups(np.array([1, 0, 2])) is None
+    g, (x,) = graph((2, 8, 3, 3))
+    perm = np.arange(8).reshape(4, 2).T.reshape(-1)
+    a = g.op("Gather", x, g.const(perm.astype(np.int64), "i"), axis=1)
+    b = g.op("Gather", x, g.const(np.array([7, 0, 1, 2, 3, 4, 5, 6], np.int64), "j"), axis=1)
+    g.outputs = [g.op("Relu", a), g.op("Relu", b)]
+    ops = check(g, tmp_path)
+    assert ops.get("GATHER") == 1 and ops.get("TRANSPOSE") == 3, ops
 
 
 def test_movements(tmp_path):

@@ -45,7 +45,8 @@ def _geometry_params(k, s, d, p) -> dict:
 
 
 def _weights(weight: np.ndarray, bias) -> list:
-    out = [(np.ascontiguousarray(weight, dtype=_F32), True)]
+    # a view stays a view (e.g. MatMul's transposed B): the writer streams it in C order
+    out = [(np.asarray(weight, dtype=_F32), True)]
     if bias is not None:
         out.append((np.asarray(bias, dtype=_F32).reshape(-1), False))
     return out
@@ -153,7 +154,8 @@ def lower_gemm(node: Node, ctx: LowerCtx) -> None:
     """Gemm(A [1,K], B const, C const) -> InnerProduct with weight ``alpha * op(B)^T`` ``(N,K)``
     and bias ``beta * C``."""
     b = np.asarray(node.const_input(1), dtype=_F32)
-    w = (b if node.attrs.get("transB", 0) else b.T) * float(node.attrs.get("alpha", 1.0))
+    w, alpha = (b if node.attrs.get("transB", 0) else b.T), float(node.attrs.get("alpha", 1.0))
+    w = w if alpha == 1.0 else w * alpha
     _inner_product(node, ctx, ctx.inp(node.inputs[0]), w, _gemm_bias(node, w.shape[0]))
 
 
@@ -179,7 +181,7 @@ def lower_matmul(node: Node, ctx: LowerCtx) -> None:
     operands brought to the output rank (constants through MemoryData)."""
     a, b = node.inputs
     if _matmul_ip(node):
-        w = np.ascontiguousarray(np.asarray(b.const, dtype=_F32).T)
+        w = np.asarray(b.const, dtype=_F32).T  # a view; no second copy of the weights
         _inner_product(node, ctx, ctx.inp(a), w, None)
         return
     r = len(node.outputs[0].shape)

@@ -14,6 +14,8 @@ src/paramdict.cpp, src/modelbin.cpp; verified in shared/docs/formats/ncnn.md §1
   tag (``0`` fp32, ``0x01306B47`` fp16) and are zero-padded to 4 bytes; raw arrays
   (``mb.load(n, 1)``) are plain little-endian float32.
 
+The ``.bin`` is streamed weight by weight (a strided weight, e.g. a transposed view of an IR
+constant, in slabs of :data:`CHUNK_BYTES`), so no second copy of the weights is held.
 Output is deterministic and written atomically (temporary files renamed into place; on any error
 the temporaries, and files already renamed by this call, are removed).
 """
@@ -24,6 +26,7 @@ import struct
 import tempfile
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -151,24 +154,64 @@ def param_text(layers: list[Layer], blob_count: int) -> str:
 
 
 # ------------------------------------------------------------------ .bin bytes
+#: bytes of float32 converted (and, for a strided view, copied) at a time while streaming
+CHUNK_BYTES = 1 << 22
+#: columns per tile when copying a strided matrix (:func:`_f32_slab`)
+TILE = 256
+
+
+def _array_chunks(arr: np.ndarray, dtype: str = "<f4") -> Iterator:
+    """C-order bytes of ``arr`` as ``dtype``, in buffers of about :data:`CHUNK_BYTES`: a
+    contiguous array already of that dtype is passed on as a view (no copy); anything else
+    (a transposed view, float64) is converted one slab of leading-axis rows at a time, always
+    through float32 (so float64 -> float16 rounds as float64 -> float32 -> float16)."""
+    a = np.asarray(arr)
+    a = a.reshape(1) if a.ndim == 0 else a
+    if a.dtype == np.dtype(dtype) and a.flags.c_contiguous:
+        yield memoryview(a.reshape(-1)).cast("B")
+        return
+    step = max(1, CHUNK_BYTES // max(1, a[:1].size * 4))
+    for i in range(0, a.shape[0], step):
+        slab = _f32_slab(a[i:i + step])
+        yield memoryview(slab.astype(dtype, copy=False).reshape(-1)).cast("B")
+
+
+def _f32_slab(a: np.ndarray) -> np.ndarray:
+    """``a`` as a new C-contiguous float32 array; a strided 2-D ``a`` (a transposed matrix) is
+    copied in column tiles, about twice as fast as numpy's element-strided copy."""
+    if a.ndim != 2 or a.flags.c_contiguous or a.shape[1] <= TILE:
+        return np.ascontiguousarray(a, dtype="<f4")
+    out = np.empty(a.shape, dtype="<f4")
+    for j in range(0, a.shape[1], TILE):
+        out[:, j:j + TILE] = a[:, j:j + TILE]
+    return out
+
+
+def weight_chunks(arr: np.ndarray, tagged: bool, fp16: bool) -> Iterator:
+    """One weight array as stored in ``.bin`` (see the module docstring), as byte buffers."""
+    if tagged:
+        yield struct.pack("<I", TAG_FP16 if fp16 else TAG_FP32)
+    yield from _array_chunks(arr, "<f2" if tagged and fp16 else "<f4")
+    if tagged and fp16:
+        yield b"\0" * (-2 * int(np.size(arr)) % 4)
+
+
 def weight_bytes(arr: np.ndarray, tagged: bool, fp16: bool) -> bytes:
     """One weight array as stored in ``.bin`` (see the module docstring)."""
-    data = np.ascontiguousarray(arr, dtype="<f4").reshape(-1)
-    if not tagged:
-        return data.tobytes()
-    if fp16:
-        raw = data.astype("<f2").tobytes()
-        return struct.pack("<I", TAG_FP16) + raw + b"\0" * (-len(raw) % 4)
-    return struct.pack("<I", TAG_FP32) + data.tobytes()
+    return b"".join(bytes(c) for c in weight_chunks(arr, tagged, fp16))
 
 
-def bin_bytes(layers: list[Layer], fp16: bool) -> bytes:
-    """The whole ``.bin``: every layer's weights in layer order."""
-    return b"".join(weight_bytes(a, t, fp16) for l in layers for a, t in l.weights)
+def bin_bytes(layers: list[Layer], fp16: bool) -> Iterator:
+    """The whole ``.bin`` as byte buffers in file order (every layer's weights in layer order;
+    join them for the file's bytes). Lazy, so the writer streams one buffer at a time instead
+    of holding a second copy of every weight."""
+    return (c for l in layers for a, t in l.weights for c in weight_chunks(a, t, fp16))
 
 
 # ------------------------------------------------------------------ files
-def _write_atomic(payloads: list[tuple[Path, bytes]]) -> None:
+def _write_atomic(payloads: list[tuple[Path, Any]]) -> None:
+    """Write each ``(path, bytes or iterable of byte buffers)`` to a temporary file, then
+    rename all into place; on any error every temporary and renamed file is removed."""
     temps: list[Path] = []
     done: list[Path] = []
     try:
@@ -176,7 +219,8 @@ def _write_atomic(payloads: list[tuple[Path, bytes]]) -> None:
             fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
             temps.append(Path(tmp))
             with os.fdopen(fd, "wb") as f:
-                f.write(data)
+                for chunk in ([data] if isinstance(data, bytes) else data):
+                    f.write(chunk)
             os.chmod(tmp, 0o644)
         for tmp, (final, _) in zip(temps, payloads):
             os.replace(tmp, final)

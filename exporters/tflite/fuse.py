@@ -2,6 +2,8 @@
 
 Run once after lowering, in this order:
 
+0. A channel-shuffle GATHER -> RESHAPE / TRANSPOSE chain (:mod:`.shuffle`: XNNPACK does not
+   delegate GATHER; measured 2x faster on shufflenet_v2).
 1. TRANSPOSE of TRANSPOSE -> one TRANSPOSE; RESHAPE of RESHAPE -> one RESHAPE; a TRANSPOSE
    that moves only unit axes -> RESHAPE; identity TRANSPOSE / same-shape RESHAPE removed
    (to a fixed point).
@@ -27,6 +29,7 @@ from typing import Optional
 import numpy as np
 
 from .model import TModel, TOp
+from .shuffle import rewrite_shuffles
 
 ACTIVATIONS = {"RELU": 1, "RELU_N1_TO_1": 2, "RELU6": 3}
 FUSABLE = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "ADD", "SUB",
@@ -229,7 +232,8 @@ def _dead(model: TModel) -> None:
 
 def run(model: TModel) -> dict:
     """All fusions in order, then unused tensors dropped; returns counts per fusion."""
-    counts = {"simplify_movements": simplify_movements(model),
+    counts = {"rewrite_shuffles": rewrite_shuffles(model),
+              "simplify_movements": simplify_movements(model),
               "fuse_reduce_reshape": fuse_reduce_reshape(model),
               "fold_bias_add": fold_bias_add(model),
               "fuse_activations": fuse_activations(model)}

@@ -19,8 +19,9 @@ How each IR value is placed (:func:`plan_layout`):
   steps. When a consumer needs it in some perm, :func:`realize` computes the exact physical
   index map (numpy index arrays) and finds the cheapest form: nothing (same memory order),
   one RESHAPE, one GATHER along one axis (a channel permutation such as ShuffleNet's channel
-  shuffle), or, for a flatten feeding Gemm, a RESHAPE plus a column permutation folded into
-  the FULLY_CONNECTED weights (:func:`realize_columns`). Only when none applies is the chain
+  shuffle, which :mod:`.shuffle` later rewrites as XNNPACK-delegated TRANSPOSEs), or, for a
+  flatten feeding Gemm, a RESHAPE plus a column permutation folded into the FULLY_CONNECTED
+  weights (:func:`realize_columns`). Only when none applies is the chain
   written literally with TRANSPOSE ops, which :mod:`.fuse` then merges and cancels.
 
 So Transposes in the source are sunk into the consumers that need them and cancel out; a
