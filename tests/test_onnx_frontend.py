@@ -22,7 +22,7 @@ from converter.errors import UnreadableModelError, UnsupportedOpsError, UsageErr
 from converter.options import ConvertOptions
 from exporters.onnx.build import run_onnxruntime
 from frontends.onnx import load
-from tests.conftest import run_mconv
+from tests.conftest import assert_clean_failure, run_mconv
 
 F = TP.FLOAT
 IR_FOR_OPSET = {**{o: 4 for o in range(1, 10)}, 10: 5, 11: 6, 12: 7, 13: 7, 14: 7, 15: 8,
@@ -660,23 +660,13 @@ def test_bad_file(tmp_path, kind):
     assert str(p) in line and "\n" not in line
 
 
-def _assert_cli_failure(proc, code: int, out_dir: Path, *needles: str) -> None:
-    assert proc.returncode == code, proc.stdout + proc.stderr
-    assert "Traceback" not in proc.stderr + proc.stdout
-    err = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
-    assert len(err) == 1, proc.stderr
-    for n in needles:
-        assert n in err[0], err[0]
-    assert not any(out_dir.iterdir())
-
-
 @pytest.mark.parametrize("kind", ["truncated", "random"])
 def test_cli_unreadable_exit_5(tmp_path, kind):
     p = _bad_files(tmp_path)[kind]
     out = tmp_path / "out"
     out.mkdir()
     proc = run_mconv("convert", str(p), "-o", str(out), "--no-verify")
-    _assert_cli_failure(proc, 5, out, p.name)
+    assert_clean_failure(proc, 5, out, p.name)
 
 
 def test_cli_missing_external_data_exit_5(tmp_path):
@@ -684,7 +674,7 @@ def test_cli_missing_external_data_exit_5(tmp_path):
     (tmp_path / "ext.weights").unlink()
     out = tmp_path / "out"
     out.mkdir()
-    _assert_cli_failure(run_mconv("convert", str(p), "-o", str(out)), 5, out, "ext.weights")
+    assert_clean_failure(run_mconv("convert", str(p), "-o", str(out)), 5, out, "ext.weights")
 
 
 def test_cli_unknown_domain_exit_3(tmp_path):

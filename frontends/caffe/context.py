@@ -14,15 +14,7 @@ import numpy as np
 
 from converter.errors import UnreadableModelError
 from converter.ir import Graph, Value
-
-
-class Unsupported(Exception):
-    """Raised by a converter for a condition found only while converting (recorded by the
-    walk as an issue with ``code`` and ``reason``)."""
-
-    def __init__(self, code: str, reason: str):
-        super().__init__(reason)
-        self.code, self.reason = code, reason
+from frontends.source_node import Unsupported  # noqa: F401  (re-exported)
 
 
 def fmt(shape: Sequence) -> str:

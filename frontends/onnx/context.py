@@ -12,26 +12,16 @@ then guarantee the output is unused). Attribute and input forms per opset: onnx/
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Optional
 
-import numpy as np
-
-from converter.ir import Graph, Value
+from converter.ir import Value
+from frontends.source_node import EmitContext, NodeAccess, Unsupported  # noqa: F401  (re-exported)
 
 __all__ = ["OnnxNode", "Ctx", "Unsupported", "norm_axis", "static", "auto_pads"]
 
 
-class Unsupported(Exception):
-    """Raised by a converter for a condition only found while converting; the walk records
-    it as an issue with ``code`` and ``reason`` (prefer a registered Check where possible)."""
-
-    def __init__(self, code: str, reason: str):
-        super().__init__(reason)
-        self.code, self.reason = code, reason
-
-
 @dataclass
-class OnnxNode:
+class OnnxNode(NodeAccess):
     """One ONNX node as converters see it.
 
     Attributes:
@@ -53,26 +43,8 @@ class OnnxNode:
     outputs: list = field(default_factory=list)
     used: list = field(default_factory=list)
 
-    def __getitem__(self, key: str) -> Any:
-        return self.attrs.get(key)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        """Attribute ``key`` or ``default`` when the node does not carry it."""
-        return self.attrs.get(key, default)
-
-    def input(self, i: int) -> Optional[Value]:
-        return self.inputs[i] if i < len(self.inputs) else None
-
-    def const(self, i: int) -> Optional[np.ndarray]:
-        """Array of constant input ``i``; None when absent or not constant."""
-        v = self.input(i)
-        return v.const if v is not None and v.is_const else None
-
     def has_input(self, i: int) -> bool:
         return self.input(i) is not None
-
-    def output_used(self, i: int) -> bool:
-        return i < len(self.used) and bool(self.used[i])
 
     @property
     def x(self) -> Value:
@@ -80,40 +52,13 @@ class OnnxNode:
         return self.inputs[0]
 
 
-class Ctx:
+class Ctx(EmitContext):
     """Conversion context: the graph being built, the current node, emit helpers."""
 
-    def __init__(self, graph: Graph):
-        self.g = graph
-        self.node: Optional[OnnxNode] = None
-
-    def emit(self, op: str, *inputs: Optional[Value], n_out: int = 1, **attrs: Any):
-        """Add an IR node named after the current ONNX node; returns its output (a list when
-        ``n_out > 1``). Attributes whose value is None are left out (schema default)."""
+    def source_op(self) -> str:
+        """``domain.op`` for ops outside ai.onnx."""
         n = self.node
-        meta = {"source_op": n.op if not n.domain else f"{n.domain}.{n.op}",
-                "source_name": n.name}
-        attrs = {k: v for k, v in attrs.items() if v is not None}
-        inputs = list(inputs)
-        while inputs and inputs[-1] is None:  # trailing omitted optional inputs
-            inputs.pop()
-        node = self.g.add(op, inputs, attrs, name=n.name, n_out=n_out, meta=meta,
-                          out_names=[n.name] * n_out)
-        return node.outputs if n_out > 1 else node.outputs[0]
-
-    def const(self, array: Any, dtype: Optional[str] = None, suffix: str = "c") -> Value:
-        """A constant named after the current node."""
-        arr = np.asarray(array, dtype=dtype) if dtype else np.asarray(array)
-        base = f"{self.node.name}_{suffix}" if self.node else suffix
-        return self.g.const(arr, base)
-
-    def i64(self, values: Any) -> Value:
-        """An int64 1-D constant (shapes, axes, pads, starts, sizes)."""
-        return self.const(np.asarray(values, dtype=np.int64).reshape(-1))
-
-    def scalar(self, value: float, like: Value) -> Value:
-        """A 0-d constant with the dtype of ``like``."""
-        return self.const(np.asarray(value, dtype=like.dtype))
+        return n.op if not n.domain else f"{n.domain}.{n.op}"
 
     def reshape(self, v: Value, shape) -> Value:
         """``v`` reshaped to the static ``shape``: a reshaped constant for constants, a
