@@ -637,6 +637,86 @@ def test_external_data(tmp_path):
         load(p, ConvertOptions())
 
 
+def _save_offsets(tmp_path: Path, data_name: str = "w.bin") -> Path:
+    """c_conv(17) with hand-placed external data (docs/ExternalData.md keys): ``w`` after a
+    13-byte junk header with explicit offset + length, ``b`` last with an offset only (its
+    length is the rest of the file), plus a Constant-node tensor in the same file."""
+    m = c_conv(17)
+    w, b = (nh.to_array(t) for t in m.graph.initializer)
+    k = nh.from_array(np.arange(6, dtype=np.float32).reshape(1, 6, 1, 1) / 7, "k")
+    m.graph.node[0].output[0] = "c"
+    m.graph.node.extend([oh.make_node("Constant", [], ["kc"], value=k),
+                         oh.make_node("Add", ["c", "kc"], ["y"])])
+    blobs = [(b"junk-header!!", None), (w.tobytes(), m.graph.initializer[0]),
+             (b"pad", None), (nh.to_array(k).tobytes(), m.graph.node[1].attribute[0].t),
+             (b.tobytes(), m.graph.initializer[1])]
+    data, keys = b"", []
+    for raw, t in blobs:
+        if t is not None:
+            keys.append((t, len(data), len(raw)))
+        data += raw
+    (tmp_path / data_name).write_bytes(data)
+    for t, off, n in keys:
+        t.ClearField("raw_data")
+        t.data_location = TP.EXTERNAL
+        kv = {"location": data_name, "offset": str(off)}
+        if t is not m.graph.initializer[1]:
+            kv["length"] = str(n)
+        for key, val in kv.items():
+            t.external_data.add(key=key, value=val)
+    p = tmp_path / "offs.onnx"
+    p.write_bytes(m.SerializeToString())
+    return p
+
+
+def test_external_data_offset_length(tmp_path):
+    p = _save_offsets(tmp_path)
+    lm = load(p, ConvertOptions())
+    inputs = seeded_inputs(lm.graph)
+    ref = lm.run_source(inputs)  # onnxruntime on the same file and data
+    assert_close(run_onnxruntime(lm.graph, inputs), ref)
+    full = onnx.load(str(p))  # onnx's own loader on the same file: same weights
+    assert_close(run_onnxruntime(load(_resave(tmp_path, full), ConvertOptions()).graph,
+                                 inputs), ref)
+
+
+def _resave(tmp_path: Path, m) -> Path:
+    q = tmp_path / "inline.onnx"
+    onnx.save(m, q)
+    return q
+
+
+@pytest.mark.parametrize("cut", [1, 30])
+def test_external_data_too_short_names_tensor(tmp_path, cut):
+    p = _save_offsets(tmp_path)
+    f = tmp_path / "w.bin"
+    f.write_bytes(f.read_bytes()[:-cut])
+    with pytest.raises(UnreadableModelError, match="'w.bin'.*tensor 'b'.*truncated") as e:
+        load(p, ConvertOptions())
+    assert str(p) in e.value.one_line()
+    out = tmp_path / "out"
+    out.mkdir()
+    assert_clean_failure(run_mconv("convert", str(p), "-o", str(out), "--no-verify"), 5, out,
+                         "'b'")
+
+
+@pytest.mark.parametrize("where", ["../w.bin", "ABS", "sub/../../w.bin"])
+def test_external_data_location_outside_folder_refused(tmp_path, where):
+    d = tmp_path / "m"
+    d.mkdir()
+    p = _save_offsets(tmp_path)  # data at tmp_path/w.bin, outside d
+    m = onnx.load(str(p), load_external_data=False)
+    loc = str(tmp_path / "w.bin") if where == "ABS" else where
+    for t in m.graph.initializer:
+        for e in t.external_data:
+            if e.key == "location":
+                e.value = loc
+    q = d / "esc.onnx"
+    q.write_bytes(m.SerializeToString())
+    with pytest.raises(UnreadableModelError, match="is not a file inside"):
+        load(q, ConvertOptions())
+
+
 def _bad_files(tmp_path: Path) -> dict:
     good = c_conv(13).SerializeToString()
     ssa = model(13, [N("Relu", ["x"], ["y"]), N("Neg", ["x"], ["y"])], {"x": [1, 2]}, ["y"])

@@ -2,9 +2,10 @@
 tested 6..26) -> IR (the IR *is* ONNX, opset 18+ operand form, so most ops map 1:1 once their
 attribute forms are normalized).
 
-Modules: :mod:`.reader` (parse + external data + structural checks), :mod:`.walk` (topological
-walk, issue collection, names), :mod:`.fold` (load-time constant folding), :mod:`.runner`
-(the source model in onnxruntime for verification), and one converter module per op family:
+Modules: :mod:`.reader` (parse + structural checks), :mod:`.extdata` (external data read
+with np.fromfile), :mod:`.walk` (topological walk, issue collection, names), :mod:`.fold`
+(load-time constant folding), :mod:`.runner` (the source model in onnxruntime for
+verification), and one converter module per op family:
 :mod:`.ops_conv` (conv / pool / normalization / gemm), :mod:`.ops_activation`,
 :mod:`.ops_elementwise`, :mod:`.ops_shape`, :mod:`.ops_resize` (resize / pad / reduce).
 onnxruntime and onnx.reference are imported only when the source model runs.
@@ -35,9 +36,9 @@ def load(path: Path, options):
     from frontends import LoadedModel
 
     path = Path(path)
-    model = read_model(path)
+    model, external = read_model(path)
     graph, counts = walk(model, dict(getattr(options, "input_shapes", {}) or {}),
-                         path.stem, path)
+                         path.stem, path, external)
     init_names = {t.name for t in model.graph.initializer}
     onnx_inputs = [i.name for i in model.graph.input if i.name not in init_names]
     input_names = {v.name: n for v, n in zip(graph.inputs, onnx_inputs)}

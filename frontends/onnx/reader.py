@@ -14,11 +14,17 @@ from pathlib import Path
 
 from converter.errors import UnreadableModelError
 
+from .extdata import load_external
+
 REEXPORT = "re-export the model (torch.onnx.export / tf2onnx) or check the download"
 
 
-def read_model(path: Path):
-    """Parse ``path`` (with its external data) into a ``ModelProto``.
+def read_model(path: Path) -> tuple:
+    """Parse ``path`` into a ``ModelProto`` and read its external data (:mod:`.extdata`).
+
+    Returns:
+        (model, external): ``external`` maps main-graph initializer names to the arrays read
+        from their external-data files (those initializers keep no bytes in the proto).
 
     Raises:
         UnreadableModelError: missing / empty / truncated / not protobuf / not an ONNX model /
@@ -39,10 +45,10 @@ def read_model(path: Path):
                                    f"wrong format: {_first(e)})", REEXPORT) from None
     _check_structure(path, model)
     _check_nodes(path, model)
-    _load_external(path, model)
+    external = load_external(path, model)
     if len(model.functions):
         model = _inline(path, model)
-    return model
+    return model, external
 
 
 def _check_structure(path: Path, model) -> None:
@@ -104,42 +110,6 @@ def _check_nodes(path: Path, model) -> None:
                 f"{path}: node {n.name or n.op_type!r} ({n.op_type}) has {ins} input(s) and "
                 f"{outs} output(s); opset {opset} allows {sch.min_input}..{sch.max_input} "
                 f"and {sch.min_output}..{sch.max_output}", REEXPORT)
-
-
-def _external_tensors(model) -> list:
-    """Initializers and Constant-node tensors of the main graph stored as external data."""
-    from onnx import AttributeProto, TensorProto
-
-    g = model.graph
-    tensors = list(g.initializer) + [a.t for n in g.node for a in n.attribute
-                                     if a.type == AttributeProto.TENSOR]
-    return [t for t in tensors if t.data_location == TensorProto.EXTERNAL]
-
-
-def _load_external(path: Path, model) -> None:
-    """Load external tensor data from files beside ``path``, checking each file first."""
-    from onnx.external_data_helper import ExternalDataInfo, load_external_data_for_model
-
-    tensors = _external_tensors(model)
-    if not tensors:
-        return
-    base = path.resolve().parent
-    for t in tensors:
-        info = ExternalDataInfo(t)
-        f = (base / info.location).resolve()
-        if not f.is_file():
-            raise UnreadableModelError(f"{path}: external data file {info.location!r} of "
-                                       f"tensor {t.name!r} not found in {base}",
-                                       "copy it next to the .onnx file")
-        need = (info.offset or 0) + (info.length or 0)
-        if f.stat().st_size < need:
-            raise UnreadableModelError(f"{path}: external data file {info.location!r} is "
-                                       f"truncated ({f.stat().st_size} < {need} bytes)",
-                                       REEXPORT)
-    try:
-        load_external_data_for_model(model, str(base))
-    except Exception as e:  # path escaping the folder, unreadable file
-        raise UnreadableModelError(f"{path}: external data: {_first(e)}", REEXPORT) from None
 
 
 def _inline(path: Path, model):

@@ -50,8 +50,10 @@ class WalkState:
         self.issues.append(Issue(STAGE, op, code, reason, [label], hint))
 
 
-def walk(model, overrides: dict, name: str, path: Any = "") -> tuple[Graph, dict]:
-    """Translate ``model`` (a checked ModelProto) into an IR graph.
+def walk(model, overrides: dict, name: str, path: Any = "",
+         external: dict | None = None) -> tuple[Graph, dict]:
+    """Translate ``model`` (a checked ModelProto) into an IR graph; ``external`` maps
+    initializer names to arrays already read from external data (reader.read_model).
 
     Returns:
         (graph, source op counts).
@@ -65,7 +67,7 @@ def walk(model, overrides: dict, name: str, path: Any = "") -> tuple[Graph, dict
     nodes = toposort(gp.node, path)
     prescan(st, gp, nodes)
     _reserve(st, gp, nodes)
-    _constants(st, gp)
+    _constants(st, gp, external or {})
     try:
         _inputs(st, gp, overrides)
     except UsageError:
@@ -165,12 +167,13 @@ def _bind(st: WalkState, onnx_name: str, v: Value) -> None:
     st.env[onnx_name] = v
 
 
-def _constants(st: WalkState, gp) -> None:
+def _constants(st: WalkState, gp, external: dict) -> None:
     from onnx import numpy_helper
 
     for t in gp.initializer:
         try:
-            arr = np.require(numpy_helper.to_array(t), requirements="C")
+            arr = external[t.name] if t.name in external else \
+                np.require(numpy_helper.to_array(t), requirements="C")
         except Exception as e:
             raise UnreadableModelError(f"{st.path}: initializer {t.name!r} is corrupt "
                                        f"({str(e).splitlines()[0][:120]})",
