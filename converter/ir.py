@@ -102,6 +102,31 @@ class Node:
         return f"<Node {self.op} {self.name}>"
 
 
+def stable_order(deps: dict) -> list:
+    """Kahn's topological order of ``deps`` (key -> keys it reads; keys are comparable
+    positions, e.g. source-file indices), ties broken by the smallest key, so an already
+    sorted graph keeps its order. Keys on a cycle are left out: a result shorter than
+    ``deps`` means the graph has a cycle."""
+    import heapq
+
+    users: dict = {}
+    for k, ds in deps.items():
+        for d in ds:
+            users.setdefault(d, []).append(k)
+    indeg = {k: len(ds) for k, ds in deps.items()}
+    ready = [k for k, d in indeg.items() if d == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        k = heapq.heappop(ready)
+        order.append(k)
+        for u in users.get(k, []):
+            indeg[u] -= 1
+            if indeg[u] == 0:
+                heapq.heappush(ready, u)
+    return order
+
+
 class GraphError(Exception):
     """Raised by :meth:`Graph.validate` when the graph breaks an IR invariant."""
 
@@ -253,26 +278,13 @@ class Graph:
             GraphError: the graph has a cycle.
         """
         index = {id(n): k for k, n in enumerate(self.nodes)}
-        indeg = {id(n): 0 for n in self.nodes}
-        for n in self.nodes:
-            deps = {id(v.producer) for v in n.inputs if v is not None and v.producer is not None}
-            indeg[id(n)] = len(deps & index.keys())
-        import heapq
-
-        ready = [(index[id(n)], n) for n in self.nodes if indeg[id(n)] == 0]
-        heapq.heapify(ready)
-        order: list[Node] = []
-        while ready:
-            _, n = heapq.heappop(ready)
-            order.append(n)
-            for c in {id(c): c for o in n.outputs for c, _ in o.uses}.values():
-                if id(c) in indeg:
-                    indeg[id(c)] -= 1
-                    if indeg[id(c)] == 0:
-                        heapq.heappush(ready, (index[id(c)], c))
+        deps = {k: {index[id(v.producer)] for v in n.inputs if v is not None
+                    and v.producer is not None and id(v.producer) in index}
+                for k, n in enumerate(self.nodes)}
+        order = stable_order(deps)
         if len(order) != len(self.nodes):
             raise GraphError("graph has a cycle")
-        self.nodes = order
+        self.nodes = [self.nodes[k] for k in order]
 
     def infer_shapes(self) -> None:
         """Re-run dtype and shape inference on every node, in order."""

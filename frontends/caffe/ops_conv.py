@@ -48,14 +48,24 @@ def _conv_blobs(cx: Ctx, lay: CaffeLayer, wshape: tuple, nout: int) -> list:
     return [cx.const(arrs[0], "weight")] + ([cx.const(arrs[1], "bias")] if p.bias_term else [])
 
 
-@converter("caffe", "Convolution", emits=("Conv",), checks=CONV_CHECKS)
-def convolution(cx: Ctx, lay: CaffeLayer):
-    """Convolution -> Conv (group, dilation, pad / kernel / stride in the repeated, single
-    and ``_h``/``_w`` forms). Weights ``[O, C/group, kh, kw]``, bias ``[O]``."""
+def _grouped(lay: CaffeLayer) -> tuple:
+    """``(attrs, num_output, input channels)`` of a (de)convolution layer.
+
+    Raises:
+        ValueError: ``group`` does not divide both channel counts.
+    """
     a = _conv_attrs(lay)
     nout, cin = int(lay.param("convolution_param").num_output), int(lay.x.shape[1])
     if a["group"] <= 0 or cin % a["group"] or nout % a["group"]:
         raise ValueError(f"group {a['group']} does not divide {cin} inputs / {nout} outputs")
+    return a, nout, cin
+
+
+@converter("caffe", "Convolution", emits=("Conv",), checks=CONV_CHECKS)
+def convolution(cx: Ctx, lay: CaffeLayer):
+    """Convolution -> Conv (group, dilation, pad / kernel / stride in the repeated, single
+    and ``_h``/``_w`` forms). Weights ``[O, C/group, kh, kw]``, bias ``[O]``."""
+    a, nout, cin = _grouped(lay)
     ins = _conv_blobs(cx, lay, (nout, cin // a["group"]) + a["kernel_shape"], nout)
     return cx.emit("Conv", lay.x, *ins, **a)
 
@@ -64,10 +74,7 @@ def convolution(cx: Ctx, lay: CaffeLayer):
 def deconvolution(cx: Ctx, lay: CaffeLayer):
     """Deconvolution -> ConvTranspose; weights ``[C, O/group, kh, kw]``; output size
     ``(H - 1) * s - 2 * pad + d * (k - 1) + 1`` (src/caffe/layers/deconv_layer.cpp)."""
-    a = _conv_attrs(lay)
-    nout, cin = int(lay.param("convolution_param").num_output), int(lay.x.shape[1])
-    if a["group"] <= 0 or nout % a["group"] or cin % a["group"]:
-        raise ValueError(f"group {a['group']} does not divide {cin} inputs / {nout} outputs")
+    a, nout, cin = _grouped(lay)
     ins = _conv_blobs(cx, lay, (cin, nout // a["group"]) + a["kernel_shape"], nout)
     return cx.emit("ConvTranspose", lay.x, *ins, **a)
 

@@ -12,14 +12,13 @@ Initializers are constants, also when IR<4 files list them in ``graph.input`` (d
 """
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import numpy as np
 
 from converter.errors import Issue, UnreadableModelError, UnsupportedOpsError, UsageError
-from converter.ir import Graph, GraphError, Value
+from converter.ir import Graph, GraphError, Value, stable_order
 from converter.names import sanitize
 from converter.ops import ONNX_DTYPE_CODE
 from converter.registry import find_converter
@@ -131,21 +130,7 @@ def toposort(nodes, path: Any) -> list:
     deps = [{producer[i] for i in n.input if i in producer} for n in nodes]
     if all(d < k for k, ds in enumerate(deps) for d in ds):
         return list(nodes)
-    users: dict = {}
-    for k, ds in enumerate(deps):
-        for d in ds:
-            users.setdefault(d, []).append(k)
-    indeg = [len(ds) for ds in deps]
-    ready = [k for k, d in enumerate(indeg) if d == 0]
-    heapq.heapify(ready)
-    order = []
-    while ready:
-        k = heapq.heappop(ready)
-        order.append(k)
-        for u in users.get(k, []):
-            indeg[u] -= 1
-            if indeg[u] == 0:
-                heapq.heappush(ready, u)
+    order = stable_order(dict(enumerate(deps)))
     if len(order) != len(nodes):
         raise UnreadableModelError(f"{path}: the graph has a cycle", "re-export the model")
     return [nodes[k] for k in order]

@@ -17,14 +17,13 @@ source layout, NHWC).
 """
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import numpy as np
 
 from converter.errors import Issue, UnreadableModelError, UnsupportedOpsError, UsageError
-from converter.ir import Graph, GraphError, Value
+from converter.ir import Graph, GraphError, Value, stable_order
 from converter.names import sanitize
 from converter.registry import find_converter
 
@@ -135,7 +134,10 @@ def _reachable(st: WalkState, spec: Spec) -> list:
             stack += [r[0] for r in map(split_ref, st.nodes[n].input) if r]
     deps = {n: {r[0] for r in map(split_ref, st.nodes[n].input) if r} & need
             if n not in stop else set() for n in need}
-    order = _toposort(deps, index)
+    names = sorted(need, key=index.__getitem__)  # GraphDef order breaks ties
+    pos = {n: k for k, n in enumerate(names)}
+    order = [names[k] for k in stable_order({pos[n]: {pos[d] for d in ds}
+                                             for n, ds in deps.items()})]
     if len(order) != len(need):
         raise UnreadableModelError(f"{st.path}: the graph has a cycle (TF1 control flow "
                                    "loops are not supported)", "export a loop-free graph")
@@ -146,26 +148,6 @@ def _reachable(st: WalkState, spec: Spec) -> list:
     for t, _ in spec.outputs:
         r = split_ref(t)
         st.used.setdefault(r[0], set()).add(r[1])
-    return order
-
-
-def _toposort(deps: dict, index: dict) -> list:
-    """Kahn's order of ``deps`` (node -> nodes it reads), ties by GraphDef position."""
-    users: dict = {}
-    for n, ds in deps.items():
-        for d in ds:
-            users.setdefault(d, []).append(n)
-    indeg = {n: len(ds) for n, ds in deps.items()}
-    ready = [(index[n], n) for n, d in indeg.items() if d == 0]
-    heapq.heapify(ready)
-    order = []
-    while ready:
-        _, n = heapq.heappop(ready)
-        order.append(n)
-        for u in users.get(n, []):
-            indeg[u] -= 1
-            if indeg[u] == 0:
-                heapq.heappush(ready, (index[u], u))
     return order
 
 
